@@ -1,0 +1,54 @@
+"""mlops: declarative ML pipelines with content-hashed caching and a model registry on fsspec.
+
+Importing :mod:`mlops` is cheap: pandas, scikit-learn, Dask and Hydra are imported only where
+they are used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import MlopsError
+from .steps import Step, StepContext, get_step_context, step
+
+if TYPE_CHECKING:
+    from .api import run
+    from .registry import ModelStages, ModelVersion, Registry
+    from .runs import Run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MlopsError",
+    "ModelStages",
+    "ModelVersion",
+    "Registry",
+    "Run",
+    "Step",
+    "StepContext",
+    "get_step_context",
+    "run",
+    "step",
+]
+
+_LAZY = {
+    "ModelStages": "registry",
+    "ModelVersion": "registry",
+    "Registry": "registry",
+    "Run": "runs",
+    "run": "api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlops' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,143 @@
+"""Run a pipeline from a composed config: the one path shared by the CLI and :func:`run`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from .compiler import Plan
+    from .registry import Registry
+    from .runs import Run
+
+__all__ = ["open_registry", "run", "run_config"]
+
+
+def _project_on_path() -> None:
+    """Make the user's step modules importable from the current folder, as `python -m` does."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def open_registry(cfg: DictConfig) -> Registry:
+    """The registry named by ``cfg.registry``; a relative local path is taken from the cwd."""
+    from omegaconf import OmegaConf
+
+    from .registry import Registry
+
+    reg = cfg.registry
+    options = OmegaConf.to_container(reg.storage_options, resolve=True) or {}
+    assert isinstance(options, dict)
+    return Registry(str(reg.uri), allow_pickle=bool(reg.get("allow_pickle", False)), **options)
+
+
+def _check_pipeline_selected(cfg: DictConfig, available: Sequence[str] | None) -> None:
+    from omegaconf import OmegaConf
+
+    if "pipeline" not in cfg or OmegaConf.is_missing(cfg.pipeline, "name"):
+        choices = f" Available pipelines: {', '.join(available)}." if available else ""
+        raise ConfigError(f"no pipeline selected: run with +pipeline=NAME.{choices}", "pipeline")
+
+
+def run_config(
+    cfg: DictConfig,
+    *,
+    available_pipelines: Sequence[str] | None = None,
+    stream: IO[str] | None = None,
+) -> Run | Plan:
+    """Compile and execute a composed config; with ``plan=true`` return the plan, run nothing."""
+    from .compiler import compile_pipeline
+    from .executor import CacheOptions, Progress, execute
+
+    out = stream or sys.stdout
+    _check_pipeline_selected(cfg, available_pipelines)
+    _project_on_path()
+    registry = open_registry(cfg)
+    plan = compile_pipeline(cfg, registry)
+    if cfg.get("plan"):
+        from .explain import explain
+
+        print(explain(plan, registry, refresh=list(cfg.cache.refresh), enabled=bool(cfg.cache.enabled)), file=out)
+        return plan
+    executor = cfg.executor
+    model = plan.model
+    where = f"registry {registry.uri}, executor {executor.name}"
+    print(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", file=out, flush=True)
+    started = time.perf_counter()
+    cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
+    try:
+        run_ = execute(
+            plan,
+            registry,
+            scheduler=str(executor.name),
+            num_workers=executor.get("num_workers"),
+            cache=cache,
+            progress=Progress(len(plan.steps), out),
+        )
+    except Exception:
+        print(f"mlops: {plan.pipeline} failed after {time.perf_counter() - started:.2f}s", file=out, flush=True)
+        raise
+    counts: dict[str, int] = {}
+    for status in run_.steps.values():
+        counts[status] = counts.get(status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    line = f"mlops: {plan.pipeline} completed in {time.perf_counter() - started:.2f}s ({summary}); run {run_.id}"
+    print(line, file=out)
+    if model is not None and run_.model:
+        mv = registry.get_model_version(model.name, int(run_.model["number"]))
+        verb = "registered" if model.creates_version else f"used ({model.requested})"
+        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(mv.metadata.items()))
+        print(
+            f"mlops: model {mv.name} v{mv.number} {verb}; stage: {mv.stage}"
+            + (f"; {metrics}" if metrics else ""),
+            file=out,
+            flush=True,
+        )
+    return run_
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def run(pipeline: str, overrides: Sequence[str] = (), *, quiet: bool = False) -> Run:
+    """Run pipeline ``pipeline`` from Python, exactly as ``python -m mlops +pipeline=...`` does.
+
+    Args:
+        pipeline: the name of a config in ``conf/pipeline/`` (the current folder's, then the
+            packaged examples).
+        overrides: Hydra overrides, e.g. ``["steps.train.C=10", "registry.uri=/tmp/reg"]``.
+        quiet: do not print progress.
+
+    Returns:
+        The run record.
+
+    Examples:
+        >>> import mlops  # doctest: +SKIP
+        >>> run = mlops.run("train_and_promote", ["registry.uri=/tmp/reg"])  # doctest: +SKIP
+        >>> run.steps  # doctest: +SKIP
+        {'load_data': 'ran', 'split': 'ran', 'train': 'ran', 'evaluate': 'ran', 'promote': 'ran'}
+    """
+    import io
+
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from .runs import Run
+    from .schema import register
+
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("mlops.conf", version_base=None):
+        cfg = compose("mlops", overrides=[f"+pipeline={pipeline}", *overrides])
+    result = run_config(cfg, stream=io.StringIO() if quiet else None)
+    assert isinstance(result, Run), "plan=true returns a plan; use mlops.compile for that"
+    return result

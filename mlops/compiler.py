@@ -1,0 +1,455 @@
+"""Compile a composed config into a :class:`Plan`: steps bound, references resolved, ordered.
+
+``compile_pipeline(cfg, registry)`` is pure -- it reads the registry (to resolve model versions and
+stages) but writes nothing and reads no clock -- so compiling twice gives the same plan, and a
+plan can be shown (``plan=true``) without side effects.
+
+What it does, in order:
+
+1. imports nothing it does not have to: each ``_target_``'s signature, outputs and code hash are
+   read from the module's source (:mod:`mlops.fingerprint`); only a step defined in a way the
+   source cannot tell (a factory, a re-export) is imported;
+2. binds each step's config keys to the function's parameters -- a literal is a param, a
+   reference (``${step:...}``, ``${model:...}``, ``${artifact:...}``) an input -- and reports
+   unknown and missing names;
+3. resolves model references once, to concrete version numbers and artifact ids, so that cache
+   keys depend on *which* version a stage pointed to when the run started;
+4. orders the steps (graphlib), reporting a cycle as ``a -> b -> a``;
+5. derives each step's key: a hash of its code, params and the keys of what it reads. Graph keys
+   are ``<step>-<key>``, so identical steps of different jobs are one task in a combined graph.
+
+The Dask graph is a plain dict built by :meth:`Plan.graph`: ``{key: (task, step_name, *dep_keys)}``.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ConfigError,
+    CycleError,
+    MlopsError,
+    StepDefinitionError,
+    UnknownStepError,
+    did_you_mean,
+)
+from .fingerprint import StepSignature, fingerprint, read_step_signature
+from .hashing import token
+from .schema import ArtifactInputRef, Keys, ModelArtifactRef, StepOutputRef
+from .serializers import FORMAT_VERSION
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from .registry import Registry
+    from .store import ArtifactRef
+
+__all__ = ["Input", "ModelPlan", "Plan", "StepPlan", "compile_pipeline", "load_step"]
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """The pipeline's model: ``number`` None means the run registers a new version."""
+
+    name: str
+    requested: int | str | None
+    number: int | None
+
+    @property
+    def creates_version(self) -> bool:
+        return self.number is None
+
+
+@dataclass(frozen=True)
+class Input:
+    """A step input: an upstream output (``step``) or a stored model artifact (``artifact``)."""
+
+    kind: str
+    step: str | None = None
+    output: str | None = None
+    model: str | None = None
+    version: int | None = None
+    requested: str | None = None
+    artifact: ArtifactRef | None = None
+
+    def describe(self) -> str:
+        if self.kind == "step":
+            return f"{self.step}.{self.output}"
+        return f"{self.model} v{self.version} {self.output}"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step, bound and keyed."""
+
+    name: str
+    target: str
+    signature: StepSignature
+    params: dict[str, Any]
+    inputs: dict[str, Input]
+    deps: tuple[str, ...]
+    key: str
+    static_key: str
+    enable_cache: bool
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.signature.outputs
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compiled pipeline, ready to execute."""
+
+    pipeline: str
+    model: ModelPlan | None
+    steps: dict[str, StepPlan]
+    enable_cache: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def graph(self, task: Callable[..., Any]) -> dict[str, tuple[Any, ...]]:
+        """The Dask graph: each step's key maps to ``(task, step_name, *upstream_keys)``.
+
+        Examples:
+            >>> sig = StepSignature("m.f", "f", (), frozenset(), ("out",))
+            >>> a = StepPlan("a", "m.f", sig, {}, {}, (), "a-1", "1", True)
+            >>> b = StepPlan("b", "m.f", sig, {}, {}, ("a",), "b-2", "2", True)
+            >>> Plan("p", None, {"a": a, "b": b}).graph(print)
+            {'a-1': (<built-in function print>, 'a'), 'b-2': (<built-in function print>, 'b', 'a-1')}
+        """
+        return {
+            sp.key: (task, sp.name, *(self.steps[d].key for d in sp.deps))
+            for sp in self.steps.values()
+        }
+
+    @property
+    def keys(self) -> list[str]:
+        return [sp.key for sp in self.steps.values()]
+
+
+def load_step(target: str, key: str | None = None) -> Any:
+    """Import the step object at ``target`` (``pkg.module.fn``)."""
+    from .steps import Step
+
+    module_name, _, attr = target.rpartition(".")
+    if not module_name:
+        raise ConfigError(
+            f"'{target}' is not an import path; write it as package.module.function", key
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(
+            f"cannot import module '{module_name}' of '{target}': {e}. Check the spelling, and "
+            "that the module is importable from the current folder (or installed).",
+            key,
+        ) from e
+    obj = getattr(module, attr, None)
+    if obj is None:
+        names = [n for n, v in vars(module).items() if isinstance(v, Step)]
+        raise ConfigError(
+            f"module '{module_name}' has no '{attr}'.{did_you_mean(attr, names)}"
+            + (f" Its steps: {', '.join(sorted(names))}." if names else ""),
+            key,
+        )
+    if not isinstance(obj, Step):
+        raise ConfigError(
+            f"'{target}' is not a step; decorate the function with @step (from mlops import step)",
+            key,
+        )
+    return obj
+
+
+def _signature(target: str, key: str) -> StepSignature:
+    if not isinstance(target, str) or not target:
+        raise ConfigError(
+            "missing _target_: set it to the import path of the step function, "
+            "e.g. mypackage.steps.train",
+            key,
+        )
+    try:
+        sig = read_step_signature(target)
+    except StepDefinitionError as e:
+        raise ConfigError(str(e), key) from e
+    except SyntaxError as e:
+        raise ConfigError(f"cannot read '{target}': {e}", key) from e
+    if sig is not None:
+        return sig
+    step_obj = load_step(target, key)
+    params = tuple(step_obj.signature.parameters)
+    required = frozenset(
+        n for n, p in step_obj.signature.parameters.items() if p.default is inspect.Parameter.empty
+    )
+    module, _, name = target.rpartition(".")
+    code = fingerprint(step_obj.fn.__module__, step_obj.fn.__name__)
+    if code is None:
+        try:
+            code = token(inspect.getsource(step_obj.fn))
+        except (OSError, TypeError):
+            code = token(step_obj.fn.__code__.co_code, step_obj.fn.__code__.co_consts.__repr__())
+    return StepSignature(
+        target, step_obj.name, params, required, step_obj.outputs, step_obj.enable_cache, code
+    )
+
+
+def _container(value: Any, key: str) -> Any:
+    """Plain Python for a config value, with references kept as marker objects."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if isinstance(value, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(value, resolve=True)
+        return value
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{e.msg if hasattr(e, 'msg') else e}", key) from e
+
+
+def _read_steps(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    from omegaconf import DictConfig
+    from omegaconf.errors import OmegaConfBaseException
+
+    steps_cfg = cfg.get("steps")
+    if not steps_cfg:
+        raise ConfigError("the pipeline has no steps; add them under `steps:`", "steps")
+    out: dict[str, dict[str, Any]] = {}
+    for name in steps_cfg:
+        node = steps_cfg[name]
+        key = f"steps.{name}"
+        if not isinstance(node, DictConfig):
+            raise ConfigError(
+                f"a step must be a mapping with _target_ and its arguments, got {node!r}", key
+            )
+        args: dict[str, Any] = {}
+        for arg in node:
+            try:
+                args[str(arg)] = _container(node[arg], f"{key}.{arg}")
+            except OmegaConfBaseException as e:
+                raise ConfigError(str(e).splitlines()[0], f"{key}.{arg}") from e
+        out[str(name)] = args
+    return out
+
+
+def _resolve_model(cfg: DictConfig, registry: Registry | None) -> ModelPlan | None:
+    model_cfg = cfg.get("model") or {}
+    name = model_cfg.get("name")
+    requested = model_cfg.get("version")
+    if name is None:
+        if requested is not None:
+            raise ConfigError(
+                f"model.version={requested} is set but model.name is not; name the model", "model.name"
+            )
+        return None
+    from .registry import check_name
+
+    try:
+        check_name("model", name)
+    except MlopsError as e:
+        raise ConfigError(str(e), "model.name") from e
+    if requested is None:
+        return ModelPlan(name, None, None)
+    if registry is None:  # pragma: no cover - compile without a registry is for tests only
+        raise ConfigError("resolving a model version needs a registry", "model.version")
+    try:
+        mv = registry.get_model_version(name, requested)
+    except MlopsError as e:
+        raise ConfigError(str(e), "model.version") from e
+    return ModelPlan(name, requested, mv.number)
+
+
+def _bind(
+    name: str,
+    args: dict[str, Any],
+    sig: StepSignature,
+    model: ModelPlan | None,
+    registry: Registry | None,
+    outputs: Mapping[str, tuple[str, ...]],
+) -> tuple[dict[str, Any], dict[str, Input]]:
+    params: dict[str, Any] = {}
+    inputs: dict[str, Input] = {}
+    for arg, value in args.items():
+        if arg == Keys.TARGET:
+            continue
+        key = f"steps.{name}.{arg}"
+        if arg not in sig.params:
+            raise ConfigError(
+                f"{sig.target}() has no parameter '{arg}'.{did_you_mean(arg, sig.params)} "
+                f"Its parameters: {', '.join(sig.params) or '(none)'}.",
+                key,
+            )
+        if isinstance(value, StepOutputRef):
+            if value.step not in outputs:
+                raise UnknownStepError(
+                    f"{value} refers to step '{value.step}', which this pipeline does not have."
+                    f"{did_you_mean(value.step, outputs)} Steps: {', '.join(outputs)}.",
+                    key,
+                )
+            available = outputs[value.step]
+            output = value.output
+            if output is None:
+                if len(available) != 1:
+                    raise UnknownStepError(
+                        f"step '{value.step}' has outputs {', '.join(available) or '(none)'}; "
+                        f"name one, e.g. ${{step:{value.step}.{available[0] if available else 'x'}}}",
+                        key,
+                    )
+                output = available[0]
+            elif output not in available:
+                raise UnknownStepError(
+                    f"step '{value.step}' has no output '{output}'."
+                    f"{did_you_mean(output, available)} Its outputs: "
+                    f"{', '.join(available) or '(none)'}.",
+                    key,
+                )
+            inputs[arg] = Input("step", step=value.step, output=output)
+        elif isinstance(value, (ModelArtifactRef, ArtifactInputRef)):
+            inputs[arg] = _artifact_input(value, model, registry, key)
+        elif _contains_ref(value):
+            raise ConfigError(
+                "references (${step:...}, ${model:...}, ${artifact:...}) must be the whole "
+                "value of a step argument, not nested in a list or mapping",
+                key,
+            )
+        else:
+            params[arg] = value
+    missing = [p for p in sig.params if p in sig.required and p not in params and p not in inputs]
+    if missing:
+        arg = missing[0]
+        raise ConfigError(
+            f"missing argument '{arg}' of {sig.target}(): set steps.{name}.{arg} to a value, or "
+            f"to a reference such as ${{step:OTHER_STEP.OUTPUT}}",
+            f"steps.{name}",
+        )
+    return params, inputs
+
+
+def _contains_ref(value: Any) -> bool:
+    if isinstance(value, (StepOutputRef, ModelArtifactRef, ArtifactInputRef)):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_ref(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_ref(v) for v in value)
+    return False
+
+
+def _artifact_input(
+    ref: ModelArtifactRef | ArtifactInputRef,
+    model: ModelPlan | None,
+    registry: Registry | None,
+    key: str,
+) -> Input:
+    if isinstance(ref, ModelArtifactRef):
+        if model is None:
+            raise ConfigError(
+                f"{ref} reads the pipeline's model, but the pipeline has no model: add a "
+                "`model:` block with name and version",
+                key,
+            )
+        if model.number is None:
+            raise ConfigError(
+                f"{ref} reads an artifact of the pipeline's model version, but model.version is "
+                "null (this run registers a new version, which has no artifacts yet). Set "
+                "model.version to a number, latest or a stage, e.g. model.version=production",
+                key,
+            )
+        name, requested, number = model.name, str(model.requested), model.number
+    else:
+        name, requested, number = ref.model, ref.version, None
+    assert registry is not None
+    try:
+        mv = registry.get_model_version(name, number if number is not None else requested)
+        artifact = mv.get_artifact_ref(ref.output)
+    except MlopsError as e:
+        raise ConfigError(str(e), key) from e
+    return Input(
+        "artifact",
+        output=ref.output,
+        model=name,
+        version=mv.number,
+        requested=requested,
+        artifact=artifact,
+    )
+
+
+def _order(deps: dict[str, tuple[str, ...]]) -> list[str]:
+    """Steps in an order that runs every step after what it reads; config order among equals.
+
+    Examples:
+        >>> _order({"b": ("a",), "a": ()})
+        ['a', 'b']
+    """
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for name, ds in deps.items():
+        sorter.add(name, *ds)
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as e:
+        cycle = list(reversed(e.args[1]))
+        raise CycleError(cycle) from None
+
+
+def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
+    """Compile a composed config into a :class:`Plan` (see the module docstring)."""
+    pipeline_cfg = cfg.get("pipeline") or {}
+    pipeline = pipeline_cfg.get("name")
+    if not pipeline:
+        raise ConfigError("no pipeline selected: run with +pipeline=NAME", "pipeline.name")
+    enable_cache = bool(pipeline_cfg.get("enable_cache", True))
+    model = _resolve_model(cfg, registry)
+    steps_args = _read_steps(cfg)
+    sigs = {name: _signature(args.get(Keys.TARGET), f"steps.{name}._target_") for name, args in steps_args.items()}
+    outputs = {name: sig.outputs for name, sig in sigs.items()}
+    bound = {
+        name: _bind(name, args, sigs[name], model, registry, outputs)
+        for name, args in steps_args.items()
+    }
+    deps = {
+        name: tuple(dict.fromkeys(i.step for i in inputs.values() if i.kind == "step" and i.step))
+        for name, (_, inputs) in bound.items()
+    }
+    order = _order(deps)
+    static: dict[str, str] = {}
+    steps: dict[str, StepPlan] = {}
+    for name in order:
+        sig = sigs[name]
+        params, inputs = bound[name]
+        try:
+            params_token = token(params)
+        except MlopsError as e:
+            raise ConfigError(str(e), f"steps.{name}") from e
+        static[name] = token(
+            "step",
+            FORMAT_VERSION,
+            sig.code_hash,
+            params_token,
+            {
+                arg: (
+                    ("step", static[i.step], i.output)
+                    if i.kind == "step" and i.step
+                    else ("artifact", i.model, i.version, i.artifact.id if i.artifact else None)
+                )
+                for arg, i in inputs.items()
+            },
+        )
+        steps[name] = StepPlan(
+            name=name,
+            target=sig.target,
+            signature=sig,
+            params=params,
+            inputs=inputs,
+            deps=deps[name],
+            key=f"{name}-{static[name]}",
+            static_key=static[name],
+            enable_cache=sig.enable_cache,
+        )
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(config, dict)
+    return Plan(pipeline, model, steps, enable_cache, config)

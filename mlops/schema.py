@@ -1,0 +1,149 @@
+"""The config schema (structured configs in Hydra's ConfigStore) and the reference syntax.
+
+A composed config has these top-level keys; unknown keys are rejected by Hydra::
+
+    pipeline:  {name, enable_cache}
+    model:     {name, version}          version: null (register a new one), N, latest, or a stage
+    steps:     {<step>: {_target_: pkg.module.fn, <param>: value | reference, ...}}
+    registry:  {uri, storage_options, allow_pickle}
+    executor:  {name, num_workers, address, n_workers, threads_per_worker}
+    cache:     {enabled, refresh}
+    plan:      false                    true: compile and look up the cache, run nothing
+
+References are OmegaConf resolvers that return marker objects, read by the compiler:
+
+    ${step:split.X_train}                       output X_train of step split (``${step:load}``
+                                                for a step's only output)
+    ${model:trained_model}                      artifact of the pipeline's model version
+    ${artifact:iris_classifier,production,trained_model}   artifact of any model at a version or stage
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional  # noqa: UP035 - OmegaConf reads these
+
+from omegaconf import MISSING, OmegaConf
+
+__all__ = [
+    "ArtifactInputRef",
+    "Keys",
+    "MlopsConfig",
+    "ModelArtifactRef",
+    "StepOutputRef",
+    "register",
+]
+
+
+class Keys:
+    """Reserved keys of a step's config."""
+
+    TARGET = "_target_"
+
+
+@dataclass(frozen=True)
+class StepOutputRef:
+    """``${step:NAME.OUTPUT}``: an upstream step's output (OUTPUT None: its only output)."""
+
+    step: str
+    output: str | None
+
+    def __str__(self) -> str:
+        return "${step:%s}" % (self.step + (f".{self.output}" if self.output else ""))
+
+
+@dataclass(frozen=True)
+class ModelArtifactRef:
+    """``${model:OUTPUT}``: an artifact linked to the pipeline's model version."""
+
+    output: str
+
+    def __str__(self) -> str:
+        return "${model:%s}" % self.output
+
+
+@dataclass(frozen=True)
+class ArtifactInputRef:
+    """``${artifact:MODEL,VERSION,OUTPUT}``: an artifact of any model at a version or stage."""
+
+    model: str
+    version: str
+    output: str
+
+    def __str__(self) -> str:
+        return "${artifact:%s,%s,%s}" % (self.model, self.version, self.output)
+
+
+def _step_ref(spec: str) -> StepOutputRef:
+    step, _, output = str(spec).partition(".")
+    return StepOutputRef(step.strip(), output.strip() or None)
+
+
+def _model_ref(output: str) -> ModelArtifactRef:
+    return ModelArtifactRef(str(output).strip())
+
+
+def _artifact_ref(model: str, version: Any, output: str) -> ArtifactInputRef:
+    return ArtifactInputRef(str(model).strip(), str(version).strip(), str(output).strip())
+
+
+@dataclass
+class PipelineConf:
+    name: str = MISSING
+    enable_cache: bool = True
+
+
+@dataclass
+class ModelConf:
+    name: Optional[str] = None  # noqa: UP007
+    version: Any = None
+
+
+@dataclass
+class RegistryConf:
+    uri: str = ".mlops"
+    storage_options: Dict[str, Any] = field(default_factory=dict)  # noqa: UP006
+    allow_pickle: bool = False
+
+
+@dataclass
+class ExecutorConf:
+    name: str = "threads"
+    num_workers: Optional[int] = None  # noqa: UP007
+    address: Optional[str] = None  # noqa: UP007
+    n_workers: Optional[int] = None  # noqa: UP007
+    threads_per_worker: Optional[int] = None  # noqa: UP007
+
+
+@dataclass
+class CacheConf:
+    enabled: bool = True
+    refresh: List[str] = field(default_factory=list)  # noqa: UP006
+
+
+@dataclass
+class MlopsConfig:
+    pipeline: PipelineConf = field(default_factory=PipelineConf)
+    model: ModelConf = field(default_factory=ModelConf)
+    steps: Dict[str, Any] = field(default_factory=dict)  # noqa: UP006
+    registry: RegistryConf = field(default_factory=RegistryConf)
+    executor: ExecutorConf = field(default_factory=ExecutorConf)
+    cache: CacheConf = field(default_factory=CacheConf)
+    plan: bool = False
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register the schema in Hydra's ConfigStore and the reference resolvers (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    OmegaConf.register_new_resolver("step", _step_ref, replace=True)
+    OmegaConf.register_new_resolver("model", _model_ref, replace=True)
+    OmegaConf.register_new_resolver("artifact", _artifact_ref, replace=True)
+    ConfigStore.instance().store(name="mlops_schema", node=MlopsConfig)
+    _registered = True

@@ -1,0 +1,259 @@
+"""Serializers: how each type of step output becomes bytes in the registry, and back.
+
+One class per format, each with three primitives (fsspec's shape: few methods, the docstring is
+the contract):
+
+* ``can_handle(obj) -> bool`` -- whether this format stores ``obj`` faithfully;
+* ``dump(obj, f)`` -- write ``obj`` to the binary file ``f``;
+* ``load(f)`` -- read it back from the binary file ``f``.
+
+The table is consulted in order; the first serializer that can handle a value stores it. Formats
+never execute code on load except the opt-in ``pickle`` one (see the README's trust boundary):
+scikit-learn estimators go through skops, whose loader refuses types it was not told to trust.
+
+Type checks go by module name first, so that checking a value never imports pandas, numpy or
+scikit-learn for a step that does not use them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import IO, Any
+
+from .errors import ArtifactError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Serializer",
+    "get_serializer",
+    "serializer_for",
+    "serializers",
+]
+
+#: Part of every cache key: bump it when a format's bytes change, so old entries are not reused.
+FORMAT_VERSION = 1
+
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__.split(".", 1)[0]
+
+
+class Serializer:
+    """Base class; subclasses set ``name`` and implement the three primitives."""
+
+    name: str = ""
+
+    def can_handle(self, obj: Any) -> bool:
+        raise NotImplementedError
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        raise NotImplementedError
+
+    def load(self, f: IO[bytes]) -> Any:
+        raise NotImplementedError
+
+
+class DataFrameParquet(Serializer):
+    """pandas DataFrame as Parquet (index and dtypes kept through pandas metadata)."""
+
+    name = "parquet"
+
+    def can_handle(self, obj: Any) -> bool:
+        if _module(obj) != "pandas":
+            return False
+        import pandas as pd
+
+        return isinstance(obj, pd.DataFrame)
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(obj, preserve_index=None)
+        pq.write_table(table, f)
+
+    def load(self, f: IO[bytes]) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(f).to_pandas()
+
+
+class SeriesParquet(Serializer):
+    """pandas Series as a one-column Parquet file; the name is kept."""
+
+    name = "series-parquet"
+    _NONAME = "__mlops_series__"
+
+    def can_handle(self, obj: Any) -> bool:
+        if _module(obj) != "pandas":
+            return False
+        import pandas as pd
+
+        return isinstance(obj, pd.Series)
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        name = obj.name if obj.name is not None else self._NONAME
+        frame = obj.to_frame(name=str(name))
+        table = pa.Table.from_pandas(frame, preserve_index=None)
+        meta = dict(table.schema.metadata or {})
+        meta[b"mlops.series_name"] = json.dumps(obj.name).encode()
+        pq.write_table(table.replace_schema_metadata(meta), f)
+
+    def load(self, f: IO[bytes]) -> Any:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(f)
+        name = json.loads((table.schema.metadata or {}).get(b"mlops.series_name", b"null"))
+        series = table.to_pandas().iloc[:, 0]
+        series.name = name
+        return series
+
+
+class NumpyNpy(Serializer):
+    """numpy ndarray as .npy, without pickle (object arrays are refused)."""
+
+    name = "npy"
+
+    def can_handle(self, obj: Any) -> bool:
+        if _module(obj) != "numpy":
+            return False
+        import numpy as np
+
+        return isinstance(obj, np.ndarray) and not obj.dtype.hasobject
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        import numpy as np
+
+        np.save(f, obj, allow_pickle=False)
+
+    def load(self, f: IO[bytes]) -> Any:
+        import numpy as np
+
+        return np.load(f, allow_pickle=False)
+
+
+#: Modules whose types the skops loader trusts by default.
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+class SklearnSkops(Serializer):
+    """scikit-learn estimators with skops: loading refuses types outside scikit-learn/numpy/scipy."""
+
+    name = "skops"
+
+    def can_handle(self, obj: Any) -> bool:
+        if _module(obj) != "sklearn":
+            return False
+        from sklearn.base import BaseEstimator
+
+        return isinstance(obj, BaseEstimator)
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        import skops.io as sio
+
+        f.write(sio.dumps(obj))
+
+    def load(self, f: IO[bytes]) -> Any:
+        import skops.io as sio
+
+        data = f.read()
+        untrusted = sio.get_untrusted_types(data=data)
+        refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+        if refused:
+            raise ArtifactError(
+                "the model artifact contains types that are not trusted: "
+                + ", ".join(sorted(refused))
+                + ". Load it only if you trust whoever wrote the registry."
+            )
+        return sio.loads(data, trusted=untrusted)
+
+
+class Json(Serializer):
+    """JSON-able values: None, bool, int, float, str, and lists and dicts of them."""
+
+    name = "json"
+
+    def can_handle(self, obj: Any) -> bool:
+        return _jsonable(obj)
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        f.write(json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True).encode())
+
+    def load(self, f: IO[bytes]) -> Any:
+        return json.loads(f.read())
+
+
+class Pickle(Serializer):
+    """Any picklable value, with joblib. Opt-in only: loading a pickle runs code from the file."""
+
+    name = "pickle"
+
+    def can_handle(self, obj: Any) -> bool:
+        return True
+
+    def dump(self, obj: Any, f: IO[bytes]) -> None:
+        import joblib
+
+        joblib.dump(obj, f)
+
+    def load(self, f: IO[bytes]) -> Any:
+        import joblib
+
+        return joblib.load(f)
+
+
+def _jsonable(obj: Any, depth: int = 0) -> bool:
+    if obj is None or type(obj) in (bool, int, float, str):
+        return True
+    if depth > 50:
+        return False
+    if type(obj) in (list, tuple):
+        return type(obj) is list and all(_jsonable(v, depth + 1) for v in obj)
+    if type(obj) is dict:
+        return all(type(k) is str and _jsonable(v, depth + 1) for k, v in obj.items())
+    return False
+
+
+_SERIALIZERS: dict[str, Serializer] = {
+    s.name: s for s in (DataFrameParquet(), SeriesParquet(), NumpyNpy(), SklearnSkops(), Json())
+}
+_OPT_IN: dict[str, Serializer] = {"pickle": Pickle()}
+
+
+def serializers() -> Mapping[str, Serializer]:
+    """The serializers in the order they are tried (a read-only view)."""
+    from types import MappingProxyType
+
+    return MappingProxyType(_SERIALIZERS)
+
+
+def serializer_for(obj: Any, *, allow_pickle: bool = False) -> Serializer:
+    """The first serializer that can store ``obj``.
+
+    Raises:
+        ArtifactError: nothing can store it (and pickle was not allowed).
+    """
+    for s in _SERIALIZERS.values():
+        if s.can_handle(obj):
+            return s
+    if allow_pickle:
+        return _OPT_IN["pickle"]
+    tp = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    raise ArtifactError(
+        f"no serializer stores a value of type {tp}. Return a DataFrame, Series, ndarray, "
+        "scikit-learn estimator or JSON-able value, or set registry.allow_pickle=true to store "
+        "it with pickle (only for registries whose writers you trust)."
+    )
+
+
+def get_serializer(name: str) -> Serializer:
+    """The serializer named ``name`` (as recorded in an artifact)."""
+    if name in _SERIALIZERS:
+        return _SERIALIZERS[name]
+    if name in _OPT_IN:
+        return _OPT_IN[name]
+    raise ArtifactError(f"unknown artifact format {name!r}; is this mlops older than the registry?")

@@ -1,0 +1,274 @@
+"""The few storage primitives the registry needs, over any fsspec filesystem.
+
+fsspec gives one interface to local folders, memory and object stores; this module adds the
+three operations it does not spell the same way everywhere:
+
+* :meth:`Storage.write` -- replace a small record atomically (readers see the old or the new
+  bytes, never a mix);
+* :meth:`Storage.create` -- create-if-absent, the primitive behind version numbers and stage
+  history: exactly one of several concurrent writers of one path succeeds;
+* :meth:`Storage.writer` -- stream a large payload whose final name (its content hash) is only
+  known at the end, and make it visible only when complete.
+
+Object stores make a single PUT visible atomically and honour create-if-absent natively (fsspec's
+``pipe_file(mode="create")``; s3fs sends ``If-None-Match: *``). A local folder has neither, so
+there the bytes go to a temporary file in the same folder first and are published with
+``os.replace`` (atomic rename) or ``os.link`` (atomic, fails if the name exists). That is the only
+place the two kinds of filesystem differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
+
+from .errors import RegistryError
+
+__all__ = ["Storage"]
+
+T = TypeVar("T")
+
+
+class Storage:
+    """A folder on an fsspec filesystem, addressed by paths relative to its root."""
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.uri = str(uri)
+        options = dict(storage_options or {})
+        try:
+            fs, root = fsspec.core.url_to_fs(self.uri, **options)
+        except ImportError as e:
+            protocol = self.uri.split("://", 1)[0]
+            extra = {"s3": "mlops[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}.get(protocol)
+            hint = f" Install it with: pip install '{extra}'" if extra else ""
+            raise RegistryError(
+                f"registry '{self.uri}': no filesystem for '{protocol}://' is installed.{hint}",
+                self.uri,
+            ) from e
+        except (ValueError, TypeError) as e:
+            raise RegistryError(f"registry '{self.uri}': {e}", self.uri) from e
+        self.fs = fs
+        self.local = isinstance(fs, LocalFileSystem)
+        if self.local:
+            root = os.path.abspath(root)
+        self.root = root.rstrip("/") or "/"
+
+    def __repr__(self) -> str:
+        return f"Storage({self.uri!r})"
+
+    # -- paths ------------------------------------------------------------------------------------
+
+    def path(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if rel else self.root
+
+    @contextlib.contextmanager
+    def _errors(self, what: str, rel: str) -> Iterator[None]:
+        try:
+            yield
+        except (FileNotFoundError, FileExistsError, RegistryError):
+            raise
+        except PermissionError as e:
+            raise RegistryError(
+                f"registry '{self.uri}': permission denied to {what} '{rel}' ({e}). Check the "
+                "credentials in registry.storage_options or the folder's permissions.",
+                self.uri,
+            ) from e
+        except Exception as e:
+            if _is_missing_bucket(e):
+                raise RegistryError(
+                    f"registry '{self.uri}': the bucket does not exist. Create it, or point "
+                    "registry.uri at an existing one.",
+                    self.uri,
+                ) from e
+            raise RegistryError(
+                f"registry '{self.uri}' is not reachable: cannot {what} '{rel}': "
+                f"{type(e).__name__}: {e}",
+                self.uri,
+            ) from e
+
+    def _call(self, what: str, rel: str, fn: Callable[[], T]) -> T:
+        with self._errors(what, rel):
+            return fn()
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def read(self, rel: str) -> bytes:
+        """The bytes at ``rel``; FileNotFoundError if there are none."""
+        return self._call("read", rel, lambda: self.fs.cat_file(self.path(rel)))
+
+    def open(self, rel: str) -> IO[bytes]:
+        return self._call("read", rel, lambda: self.fs.open(self.path(rel), "rb"))
+
+    def read_json(self, rel: str) -> Any | None:
+        """The JSON document at ``rel``, or None if it does not exist (or is being written)."""
+        try:
+            data = self.read(rel)
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None  # only a crashed writer on a non-atomic filesystem leaves this
+
+    def exists(self, rel: str) -> bool:
+        return self._call("check", rel, lambda: self.fs.exists(self.path(rel)))
+
+    def size(self, rel: str) -> int | None:
+        try:
+            return int(self._call("stat", rel, lambda: self.fs.size(self.path(rel))))
+        except FileNotFoundError:
+            return None
+
+    def list(self, rel: str) -> list[str]:
+        """Sorted names directly under ``rel`` (files and folders); [] if it does not exist."""
+
+        def ls() -> list[str]:
+            try:
+                entries = self.fs.ls(self.path(rel), detail=False, refresh=True)
+            except TypeError:  # filesystems without `refresh`
+                entries = self.fs.ls(self.path(rel), detail=False)
+            except FileNotFoundError:
+                return []
+            return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+
+        return self._call("list", rel, ls)
+
+    def walk_files(self, rel: str) -> dict[str, int]:
+        """Every file below ``rel`` (relative to the root) with its size."""
+
+        def find() -> dict[str, int]:
+            try:
+                found = self.fs.find(self.path(rel), detail=True)
+            except FileNotFoundError:
+                return {}
+            prefix = self.root.rstrip("/") + "/"
+            return {
+                (p[len(prefix) :] if p.startswith(prefix) else p): int(i.get("size") or 0)
+                for p, i in found.items()
+            }
+
+        return self._call("list", rel, find)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def _tmp(self, rel: str) -> str:
+        folder, _, name = rel.rpartition("/")
+        return f"{folder}/.tmp-{name}-{uuid.uuid4().hex}" if folder else f".tmp-{name}-{uuid.uuid4().hex}"
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Write ``data`` to ``rel`` atomically, replacing what was there."""
+        with self._errors("write", rel):
+            if self.local:
+                tmp = self.path(self._tmp(rel))
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path(rel))
+            else:
+                self.fs.pipe_file(self.path(rel), data)
+
+    def write_json(self, rel: str, doc: Any) -> None:
+        self.write(rel, _dumps(doc))
+
+    def create(self, rel: str, data: bytes) -> bool:
+        """Create ``rel`` with ``data`` unless it exists; True if this call created it.
+
+        Atomic and exclusive: of several concurrent callers exactly one gets True, and a reader
+        never sees a partial file. ``data`` must not be empty (an empty create-if-absent upload
+        is not exclusive on every object store).
+        """
+        if not data:
+            raise ValueError("create() needs a non-empty payload")
+        with self._errors("create", rel):
+            if self.local:
+                tmp = self.path(self._tmp(rel))
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                try:
+                    os.link(tmp, self.path(rel))
+                    return True
+                except FileExistsError:
+                    return False
+                finally:
+                    os.unlink(tmp)
+            try:
+                self.fs.pipe_file(self.path(rel), data, mode="create")
+                return True
+            except FileExistsError:
+                return False
+
+    def create_json(self, rel: str, doc: Any) -> bool:
+        return self.create(rel, _dumps(doc))
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[_PendingWrite]:
+        """Stream bytes whose final name is decided at the end: ``pending.commit(rel)``.
+
+        Nothing is visible under the final name until ``commit``; an exception or a crash leaves
+        at most a temporary file (local) or nothing (object stores).
+        """
+        pending = _PendingWrite(self)
+        try:
+            yield pending
+        finally:
+            pending.discard()
+
+    def delete(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._call("delete", rel, lambda: self.fs.rm(self.path(rel), recursive=True))
+
+
+class _PendingWrite:
+    """A payload being written; see :meth:`Storage.writer`."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.tmp: str | None = None
+        if storage.local:
+            folder = storage.path("objects/tmp")
+            os.makedirs(folder, exist_ok=True)
+            self.tmp = f"{folder}/{uuid.uuid4().hex}"
+            self.file: IO[bytes] = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/discard
+        else:
+            self.file = io.BytesIO()
+
+    def commit(self, rel: str, *, exist_ok: bool = True) -> None:
+        """Publish the bytes under ``rel``; an existing file of that name is kept (same content)."""
+        st = self.storage
+        with st._errors("write", rel):
+            if self.tmp is not None:
+                self.file.close()
+                final = st.path(rel)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(self.tmp, final)
+                self.tmp = None
+            else:
+                assert isinstance(self.file, io.BytesIO)
+                st.fs.pipe_file(st.path(rel), self.file.getvalue())
+                self.file = io.BytesIO()
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self.file.close()
+        if self.tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp)
+            self.tmp = None
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _is_missing_bucket(e: BaseException) -> bool:
+    text = f"{type(e).__name__} {e}"
+    return "NoSuchBucket" in text or "bucket does not exist" in text.lower()

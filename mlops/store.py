@@ -1,0 +1,121 @@
+"""Content-addressed artifact store: ``objects/<id[:2]>/<id>`` holds the bytes of one artifact.
+
+An artifact's id is the xxh3-128 hash of its serialized bytes, computed while they are written
+(one pass). Its :class:`ArtifactRef` -- id, format, size -- is what cache entries, runs and model
+versions record; the bytes are stored once however many of them refer to it.
+
+Writes become visible only when complete (:meth:`mlops.storage.Storage.writer`). Reads verify:
+a missing object or one whose bytes do not hash to its id raises :class:`ArtifactError` and is
+never deserialized.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from typing import IO, Any
+
+from .errors import ArtifactError
+from .hashing import Hasher, hash_bytes
+from .serializers import get_serializer, serializer_for
+from .storage import Storage
+
+__all__ = ["ArtifactRef", "ArtifactStore"]
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A stored artifact: its content hash, its format and its size in bytes."""
+
+    id: str
+    format: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ArtifactRef:
+        return cls(id=str(doc["id"]), format=str(doc["format"]), size=int(doc["size"]))
+
+    @property
+    def path(self) -> str:
+        return f"objects/{self.id[:2]}/{self.id}"
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts what passes through it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.hasher = Hasher()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        view = memoryview(b)
+        self.hasher.update(view)
+        self._f.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+
+class ArtifactStore:
+    """Stores and loads step outputs in a :class:`Storage`."""
+
+    def __init__(self, storage: Storage, *, allow_pickle: bool = False) -> None:
+        self.storage = storage
+        self.allow_pickle = allow_pickle
+
+    def put(self, obj: Any) -> ArtifactRef:
+        """Serialize ``obj``, store it under its content hash, and return its reference."""
+        ser = serializer_for(obj, allow_pickle=self.allow_pickle)
+        with self.storage.writer() as pending:
+            w = _HashingWriter(pending.file)
+            try:
+                ser.dump(obj, w)
+            except Exception as e:
+                raise ArtifactError(
+                    f"cannot store a {type(obj).__qualname__} as {ser.name}: {e}"
+                ) from e
+            ref = ArtifactRef(w.hasher.hexdigest(), ser.name, w.size)
+            if self.storage.size(ref.path) != ref.size:
+                pending.commit(ref.path)
+        return ref
+
+    def has(self, ref: ArtifactRef) -> bool:
+        """True if the object exists with the right size (its hash is checked on load)."""
+        return self.storage.size(ref.path) == ref.size
+
+    def read_verified(self, ref: ArtifactRef) -> bytes:
+        """The artifact's bytes, checked against its id."""
+        try:
+            data = self.storage.read(ref.path)
+        except FileNotFoundError:
+            raise ArtifactError(f"artifact {ref.id} is missing from {self.storage.uri}") from None
+        if len(data) != ref.size or hash_bytes(data) != ref.id:
+            raise ArtifactError(
+                f"artifact {ref.id} in {self.storage.uri} is corrupted: its bytes do not match "
+                "its hash"
+            )
+        return data
+
+    def get(self, ref: ArtifactRef) -> Any:
+        """Load the artifact; raises :class:`ArtifactError` if it is missing or corrupted."""
+        if ref.format == "pickle" and not self.allow_pickle:
+            raise ArtifactError(
+                f"artifact {ref.id} is a pickle; loading it runs code from the registry. Set "
+                "registry.allow_pickle=true if you trust everyone who writes to it."
+            )
+        data = self.read_verified(ref)
+        try:
+            return get_serializer(ref.format).load(io.BytesIO(data))
+        except ArtifactError:
+            raise
+        except Exception as e:
+            raise ArtifactError(f"cannot load artifact {ref.id} ({ref.format}): {e}") from e
