@@ -1,0 +1,149 @@
+"""Shared fixtures: temporary registries (local, memory, S3 on moto's server), CLI runners."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_mlops(
+    *args: str,
+    cwd: Path | str,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+    timeout: float = 300,
+) -> CliResult:
+    """Run ``python -m mlops ARGS`` in ``cwd`` as a user would, and capture what it prints."""
+    full_env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mlops {' '.join(args)} failed ({proc.returncode}):\n{result.output}")
+    return result
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty folder to run the command line in (Hydra writes its outputs/ there)."""
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def registry_uri(tmp_path: Path) -> str:
+    return str(tmp_path / "registry")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class S3Server:
+    endpoint_url: str
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return {
+            "key": "testing",
+            "secret": "testing",
+            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
+        }
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+        }
+
+    def overrides(self, uri: str) -> list[str]:
+        """Command-line overrides that point a run at ``uri`` on this server."""
+        return [
+            f"registry.uri={uri}",
+            f"+registry.storage_options.client_kwargs.endpoint_url={self.endpoint_url}",
+            "+registry.storage_options.key=testing",
+            "+registry.storage_options.secret=testing",
+        ]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 (a free port), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> Iterator[str]:
+    """A fresh, empty bucket on the moto server; yields ``s3://<bucket>``."""
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=name)
+    yield f"s3://{name}"
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def any_registry_uri(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    """A registry URI and storage options for each kind of storage."""
+    if request.param == "local":
+        return str(tmp_path / "registry"), {}
+    if request.param == "memory":
+        return f"memory://reg-{uuid.uuid4().hex[:8]}", {}
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return f"{bucket}/registry", server.storage_options
