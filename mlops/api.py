@@ -17,7 +17,61 @@ if TYPE_CHECKING:
     from .registry import Registry
     from .runs import Run
 
-__all__ = ["open_registry", "run", "run_config"]
+__all__ = ["check_pipeline_exists", "list_pipelines", "open_registry", "run", "run_config"]
+
+
+def list_pipelines(cwd: str | None = None) -> list[str]:
+    """The pipelines ``+pipeline=NAME`` can select: the current folder's and the packaged ones.
+
+    Examples:
+        >>> "train_and_promote" in list_pipelines()
+        True
+    """
+    from importlib.resources import files
+
+    names: set[str] = set()
+    project = os.path.join(cwd or os.getcwd(), "conf", "pipeline")
+    if os.path.isdir(project):
+        names.update(f[: -len(".yaml")] for f in os.listdir(project) if f.endswith(".yaml"))
+    packaged = files("mlops.conf").joinpath("pipeline")
+    names.update(e.name[: -len(".yaml")] for e in packaged.iterdir() if e.name.endswith(".yaml"))
+    return sorted(names)
+
+
+def check_pipeline_exists(name: str, cwd: str | None = None) -> None:
+    """Raise a ConfigError naming the choices if no ``conf/pipeline/NAME.yaml`` can be found.
+
+    Hydra would report this itself, over several lines and with its search path; this is the
+    same check as one message that names the choices and the fix.
+    """
+    from .errors import did_you_mean
+
+    available = list_pipelines(cwd)
+    if name in available:
+        return
+    raise ConfigError(
+        f"no pipeline named '{name}'.{did_you_mean(name, available)} Available pipelines: "
+        f"{', '.join(available)}. To add it, create conf/pipeline/{name}.yaml in the current "
+        "folder.",
+        f"+pipeline={name}",
+    )
+
+
+def _check_top_level_keys(cfg: DictConfig) -> None:
+    """Reject keys added with ``+KEY=...`` that the schema does not know (a typo, usually)."""
+    from dataclasses import fields
+
+    from .errors import did_you_mean
+    from .schema import MlopsConfig
+
+    known = [f.name for f in fields(MlopsConfig)]
+    for key in cfg:
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key.{did_you_mean(str(key), known)} Top-level keys: "
+                f"{', '.join(known)}.",
+                str(key),
+            )
 
 
 def _project_on_path() -> None:
@@ -59,18 +113,20 @@ def run_config(
 
     out = stream or sys.stdout
     _check_pipeline_selected(cfg, available_pipelines)
+    _check_top_level_keys(cfg)
     _project_on_path()
     registry = open_registry(cfg)
     plan = compile_pipeline(cfg, registry)
     if cfg.get("plan"):
         from .explain import explain
 
-        print(explain(plan, registry, refresh=list(cfg.cache.refresh), enabled=bool(cfg.cache.enabled)), file=out)
+        refresh = list(cfg.cache.refresh)
+        print(explain(plan, registry, refresh=refresh, enabled=bool(cfg.cache.enabled)), file=out)
         return plan
     executor = cfg.executor
     model = plan.model
     where = f"registry {registry.uri}, executor {executor.name}"
-    print(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", file=out, flush=True)
+    print(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", file=out)
     started = time.perf_counter()
     cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
     try:
@@ -83,14 +139,15 @@ def run_config(
             progress=Progress(len(plan.steps), out),
         )
     except Exception:
-        print(f"mlops: {plan.pipeline} failed after {time.perf_counter() - started:.2f}s", file=out, flush=True)
+        took = time.perf_counter() - started
+        print(f"mlops: {plan.pipeline} failed after {took:.2f}s", file=out, flush=True)
         raise
     counts: dict[str, int] = {}
     for status in run_.steps.values():
         counts[status] = counts.get(status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    line = f"mlops: {plan.pipeline} completed in {time.perf_counter() - started:.2f}s ({summary}); run {run_.id}"
-    print(line, file=out)
+    took = time.perf_counter() - started
+    print(f"mlops: {plan.pipeline} completed in {took:.2f}s ({summary}); run {run_.id}", file=out)
     if model is not None and run_.model:
         mv = registry.get_model_version(model.name, int(run_.model["number"]))
         verb = "registered" if model.creates_version else f"used ({model.requested})"
@@ -101,7 +158,25 @@ def run_config(
             file=out,
             flush=True,
         )
+    for step_name, text in _final_texts(plan, run_):
+        print(f"mlops: {step_name}: {text}", file=out, flush=True)
     return run_
+
+
+def _final_texts(plan: Plan, run_: Run) -> list[tuple[str, str]]:
+    """Short text outputs of the final steps (those nothing reads), e.g. promote's decision."""
+    read = {d for sp in plan.steps.values() for d in sp.deps}
+    out: list[tuple[str, str]] = []
+    for name in plan.steps:
+        if name in read:
+            continue
+        for ref in run_.output_refs(name).values():
+            if ref.format != "json" or ref.size > 500:
+                continue
+            value = run_.registry.store.get(ref)
+            if isinstance(value, str):
+                out.append((name, value))
+    return out
 
 
 def _fmt(v: Any) -> str:
@@ -135,6 +210,7 @@ def run(pipeline: str, overrides: Sequence[str] = (), *, quiet: bool = False) ->
     from .schema import register
 
     register()
+    check_pipeline_exists(pipeline)
     GlobalHydra.instance().clear()
     with initialize_config_module("mlops.conf", version_base=None):
         cfg = compose("mlops", overrides=[f"+pipeline={pipeline}", *overrides])

@@ -9,6 +9,7 @@ Running a pipeline goes through Hydra (composition, overrides, ``-m`` sweeps, ``
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from .errors import MlopsError
@@ -31,10 +32,57 @@ def _task(cfg: object) -> None:
     try:
         run_config(cfg, available_pipelines=_available_pipelines())  # type: ignore[arg-type]
     except MlopsError as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if _full_error():
             raise
         print(f"Error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
+
+
+# Flags and overrides that add to Hydra's config search path: with them, a pipeline can come from
+# places the pre-check below does not look, so Hydra is left to report a missing one.
+_SEARCH_PATH_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath")
+_PIPELINE_ARG = re.compile(r"\+{0,2}pipeline=(?P<name>.*)")
+
+
+def _requested_pipeline(args: list[str]) -> str | None:
+    """The NAME of a plain ``+pipeline=NAME`` that mlops can check itself, else None.
+
+    Examples:
+        >>> _requested_pipeline(["+pipeline=train_and_promote", "steps.train.C=10"])
+        'train_and_promote'
+        >>> _requested_pipeline(["-m", "+pipeline=a,b"]) is None   # a sweep: Hydra checks it
+        True
+    """
+    if any(a.split("=", 1)[0] in _SEARCH_PATH_FLAGS for a in args):
+        return None
+    for arg in args:
+        m = _PIPELINE_ARG.fullmatch(arg)
+        if m:
+            name = m.group("name")
+            return name if re.fullmatch(r"[A-Za-z0-9_.\-]+", name) else None
+    return None
+
+
+def _check_pipeline(args: list[str]) -> None:
+    """Report an unknown ``+pipeline=NAME`` as one mlops message instead of Hydra's report.
+
+    Hydra handles a missing config inside ``hydra.main`` (printing its search path), so the
+    check happens before Hydra starts. With ``HYDRA_FULL_ERROR=1`` Hydra reports it as usual.
+    """
+    from .api import check_pipeline_exists
+
+    name = _requested_pipeline(args)
+    if name is None or _full_error():
+        return
+    try:
+        check_pipeline_exists(name)
+    except MlopsError as e:
+        print(f"Error: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _full_error() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
 def run_pipeline_cli() -> None:
@@ -43,6 +91,7 @@ def run_pipeline_cli() -> None:
 
     from .schema import register
 
+    _check_pipeline(sys.argv[1:])
     register()
     hydra.main(version_base=None, config_path="conf", config_name="mlops")(_task)()
 

@@ -119,8 +119,8 @@ class Plan:
             >>> sig = StepSignature("m.f", "f", (), frozenset(), ("out",))
             >>> a = StepPlan("a", "m.f", sig, {}, {}, (), "a-1", "1", True)
             >>> b = StepPlan("b", "m.f", sig, {}, {}, ("a",), "b-2", "2", True)
-            >>> Plan("p", None, {"a": a, "b": b}).graph(print)
-            {'a-1': (<built-in function print>, 'a'), 'b-2': (<built-in function print>, 'b', 'a-1')}
+            >>> Plan("p", None, {"a": a, "b": b}).graph(len)
+            {'a-1': (<built-in function len>, 'a'), 'b-2': (<built-in function len>, 'b', 'a-1')}
         """
         return {
             sp.key: (task, sp.name, *(self.steps[d].key for d in sp.deps))
@@ -197,6 +197,20 @@ def _signature(target: str, key: str) -> StepSignature:
     )
 
 
+def _check_targets(steps_args: dict[str, dict[str, Any]]) -> None:
+    """A step without ``_target_`` is most often a misspelt step name in an override."""
+    named = [n for n, a in steps_args.items() if a.get(Keys.TARGET)]
+    for name, args in steps_args.items():
+        if args.get(Keys.TARGET) is None:
+            hint = did_you_mean(name, named)
+            raise ConfigError(
+                "this step has no _target_: set it to the import path of the step function "
+                "(e.g. mypackage.steps.train)"
+                + (f", or fix the step's name in the override.{hint}" if hint else ""),
+                f"steps.{name}",
+            )
+
+
 def _container(value: Any, key: str) -> Any:
     """Plain Python for a config value, with references kept as marker objects."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -242,7 +256,8 @@ def _resolve_model(cfg: DictConfig, registry: Registry | None) -> ModelPlan | No
     if name is None:
         if requested is not None:
             raise ConfigError(
-                f"model.version={requested} is set but model.name is not; name the model", "model.name"
+                f"model.version={requested} is set but model.name is not; name the model",
+                "model.name",
             )
         return None
     from .registry import check_name
@@ -293,9 +308,10 @@ def _bind(
             output = value.output
             if output is None:
                 if len(available) != 1:
+                    example = available[0] if available else "x"
                     raise UnknownStepError(
                         f"step '{value.step}' has outputs {', '.join(available) or '(none)'}; "
-                        f"name one, e.g. ${{step:{value.step}.{available[0] if available else 'x'}}}",
+                        f"name one, e.g. ${{step:{value.step}.{example}}}",
                         key,
                     )
                 output = available[0]
@@ -403,7 +419,11 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     enable_cache = bool(pipeline_cfg.get("enable_cache", True))
     model = _resolve_model(cfg, registry)
     steps_args = _read_steps(cfg)
-    sigs = {name: _signature(args.get(Keys.TARGET), f"steps.{name}._target_") for name, args in steps_args.items()}
+    _check_targets(steps_args)
+    sigs = {
+        name: _signature(args.get(Keys.TARGET), f"steps.{name}._target_")
+        for name, args in steps_args.items()
+    }
     outputs = {name: sig.outputs for name, sig in sigs.items()}
     bound = {
         name: _bind(name, args, sigs[name], model, registry, outputs)

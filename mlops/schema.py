@@ -15,7 +15,8 @@ References are OmegaConf resolvers that return marker objects, read by the compi
     ${step:split.X_train}                       output X_train of step split (``${step:load}``
                                                 for a step's only output)
     ${model:trained_model}                      artifact of the pipeline's model version
-    ${artifact:iris_classifier,production,trained_model}   artifact of any model at a version or stage
+    ${artifact:iris_classifier,production,trained_model}
+                                                artifact of any model at a version or stage
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class ModelArtifactRef:
     output: str
 
     def __str__(self) -> str:
-        return "${model:%s}" % self.output
+        return f"${{model:{self.output}}}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class ArtifactInputRef:
     output: str
 
     def __str__(self) -> str:
-        return "${artifact:%s,%s,%s}" % (self.model, self.version, self.output)
+        return f"${{artifact:{self.model},{self.version},{self.output}}}"
 
 
 def _step_ref(spec: str) -> StepOutputRef:
@@ -95,7 +96,7 @@ class PipelineConf:
 
 @dataclass
 class ModelConf:
-    name: Optional[str] = None  # noqa: UP007
+    name: Optional[str] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
     version: Any = None
 
 
@@ -109,10 +110,10 @@ class RegistryConf:
 @dataclass
 class ExecutorConf:
     name: str = "threads"
-    num_workers: Optional[int] = None  # noqa: UP007
-    address: Optional[str] = None  # noqa: UP007
-    n_workers: Optional[int] = None  # noqa: UP007
-    threads_per_worker: Optional[int] = None  # noqa: UP007
+    num_workers: Optional[int] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
+    address: Optional[str] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
+    n_workers: Optional[int] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
+    threads_per_worker: Optional[int] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
 
 
 @dataclass
@@ -145,5 +146,11 @@ def register() -> None:
     OmegaConf.register_new_resolver("step", _step_ref, replace=True)
     OmegaConf.register_new_resolver("model", _model_ref, replace=True)
     OmegaConf.register_new_resolver("artifact", _artifact_ref, replace=True)
-    ConfigStore.instance().store(name="mlops_schema", node=MlopsConfig)
+    schema = OmegaConf.structured(MlopsConfig)
+    # Hydra composes in struct mode, where overriding a key that is not in the config fails with
+    # its own "Could not override" message. A step's arguments are checked by the compiler
+    # against the function's signature instead, which can name the step's real parameters and
+    # suggest the nearest one (`steps.train.Cc=10` -> "Did you mean 'C'?").
+    OmegaConf.set_struct(schema.steps, False)
+    ConfigStore.instance().store(name="mlops_schema", node=schema)
     _registered = True

@@ -47,8 +47,9 @@ def output_names(fn: Callable[..., Any]) -> tuple[str, ...]:
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:  # unresolvable forward refs: fall back to the source text
-        from .fingerprint import outputs_from_annotation
         import ast
+
+        from .fingerprint import outputs_from_annotation
 
         ret = inspect.signature(fn).return_annotation
         if ret is inspect.Signature.empty:
