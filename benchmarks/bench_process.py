@@ -1,0 +1,72 @@
+"""Whole process: ``python -m mlops +pipeline=train_and_promote``, first run and fully cached.
+
+Floor: ``python -c "import hydra, dask, pandas, sklearn"``, the libraries a first run cannot do
+without. A first run is also charged the steps' own time: importing the iris step module and
+calling load_data, split, train and evaluate, in a fresh process that has already imported the
+floor's libraries. "Fully cached" is a second run on the same registry: every step but
+``promote`` is a hit (``promote`` is ``enable_cache=False`` by design: it moves a stage).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from benchmarks._common import Row, median, repetitions, row, run_python, timed
+
+FLOOR = "import hydra, dask, pandas, sklearn"
+_STEPS_TIME = """
+import hydra, dask, pandas, sklearn
+import time
+t0 = time.perf_counter()
+from mlops.examples.iris import steps as s
+data = s.load_data.fn()
+X_train, X_test, y_train, y_test = s.split.fn(data, test_size=0.3, random_state=42)
+model = s.train.fn(X_train, y_train, C=1.0, max_iter=500)
+s.evaluate.fn(model, X_test, y_test)
+print(time.perf_counter() - t0)
+"""
+
+
+def run(quick: bool) -> dict[str, Row]:
+    reps = repetitions(quick, full=5, quick_n=2)
+    tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-process-"))
+    floor: list[float] = []
+    steps: list[float] = []
+    first: list[float] = []
+    cached: list[float] = []
+    try:
+        for r in range(reps):
+            work = tmp / f"work-{r}"
+            work.mkdir()
+            args = ["-m", "mlops", "+pipeline=train_and_promote", f"registry.uri={work / 'reg'}"]
+            floor.append(timed(lambda: run_python(["-c", FLOOR], cwd=work)))
+            steps.append(float(run_python(["-c", _STEPS_TIME], cwd=work).strip().splitlines()[-1]))
+            first.append(timed(lambda: run_python(args, cwd=work)))
+            out: list[str] = []
+            cached.append(timed(lambda: out.append(run_python(args, cwd=work))))
+            if "4 cached, 1 ran" not in out[0]:
+                raise RuntimeError(f"the second run was not fully cached:\n{out[0]}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    f, s = median(floor), median(steps)
+    t_first, t_cached = median(first), median(cached)
+    return {
+        "train_and_promote process, first run": row(
+            t_first,
+            "s",
+            floor=f + s,
+            goal="<= 1.3x (floor + steps' own time)",
+            met=t_first <= 1.3 * (f + s),
+            note=f"floor {f:.2f} s (import hydra, dask, pandas, sklearn) + steps {s:.2f} s",
+        ),
+        "train_and_promote process, fully cached": row(
+            t_cached,
+            "s",
+            floor=f,
+            goal="< 0.6 s",
+            met=t_cached < 0.6,
+            note="4 cached, promote runs (uncached by design); ratio against the import floor",
+        ),
+    }
