@@ -135,6 +135,9 @@ def run_config(
             registry,
             scheduler=str(executor.name),
             num_workers=executor.get("num_workers"),
+            address=executor.get("address"),
+            n_workers=executor.get("n_workers"),
+            threads_per_worker=executor.get("threads_per_worker"),
             cache=cache,
             progress=Progress(len(plan.steps), out),
         )

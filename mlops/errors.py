@@ -121,6 +121,10 @@ class StepFailedError(MlopsError, RuntimeError):
         self.step = step
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # rebuilt with both arguments when it crosses a process (processes, dask.distributed)
+        return (type(self), (self.step, str(self)))
+
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the nearest choice, or ``""``.

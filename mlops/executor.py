@@ -33,7 +33,7 @@ from .runs import Run, new_run_id, redact
 from .steps import StepContext, _reset_context, _set_context
 from .store import ArtifactRef
 
-__all__ = ["CacheOptions", "Execution", "StepResult", "execute", "get_scheduler"]
+__all__ = ["CacheOptions", "Execution", "StepResult", "execute", "get_scheduler", "run_graph"]
 
 
 @dataclass
@@ -327,8 +327,20 @@ class Execution:
         return self.run
 
 
-def get_scheduler(name: str, num_workers: int | None = None) -> Callable[..., Any]:
-    """A Dask ``get`` function for an executor name."""
+def get_scheduler(
+    name: str,
+    num_workers: int | None = None,
+    *,
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+) -> Callable[..., Any]:
+    """A Dask ``get`` function for an executor name: sync, threads, processes or distributed.
+
+    ``processes`` runs steps in a pool of ``num_workers`` spawned processes; ``distributed``
+    returns a :class:`~mlops.distributed.DistributedScheduler` (connect to ``address``, or start
+    a local cluster of ``n_workers`` x ``threads_per_worker``), which the caller closes.
+    """
     if name == "sync":
         from dask.local import get_sync
 
@@ -340,9 +352,45 @@ def get_scheduler(name: str, num_workers: int | None = None) -> Callable[..., An
             return dask.threaded.get(graph, keys, num_workers=num_workers)
 
         return get_threads
+    if name == "processes":
+        import dask.multiprocessing
+
+        def get_processes(graph: dict[str, Any], keys: list[str]) -> Any:
+            # spawned workers (Dask's default context): safe with threads, same on every OS
+            return dask.multiprocessing.get(graph, keys, num_workers=num_workers)
+
+        return get_processes
+    if name == "distributed":
+        from .distributed import DistributedScheduler
+
+        return DistributedScheduler(address, n_workers, threads_per_worker)
     raise ConfigError(
-        f"unknown executor '{name}'; choose one of: sync, threads", "executor.name"
+        f"unknown executor '{name}'; choose one of: sync, threads, processes, distributed",
+        "executor.name",
     )
+
+
+def run_graph(
+    get: Callable[..., Any],
+    graph: dict[str, Any],
+    keys: list[str],
+    on_result: Callable[[str, Any], None],
+) -> None:
+    """Compute ``keys`` of ``graph`` with ``get``, calling ``on_result(key, value)`` per task.
+
+    Local schedulers report through a Dask callback; a scheduler with ``reports_results``
+    (dask.distributed, where callbacks do not fire) reports as its futures complete.
+    """
+    if getattr(get, "reports_results", False):
+        get.run(graph, keys, on_result)  # type: ignore[attr-defined]
+        return
+    from dask.callbacks import Callback
+
+    def posttask(key: str, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        on_result(key, result)
+
+    with Callback(posttask=posttask):
+        get(graph, keys)
 
 
 def execute(
@@ -354,30 +402,55 @@ def execute(
     cache: CacheOptions | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
 ) -> Run:
     """Run ``plan`` and return its run record (also when a step fails: then raise after saving).
 
+    Args:
+        scheduler: an executor name (``sync``, ``threads``, ``processes``, ``distributed``) or
+            a Dask ``get`` function.
+        address, n_workers, threads_per_worker: ``executor=distributed`` options.
+
     Raises:
+        ConfigError: the registry cannot be reached from the executor's workers (nothing ran).
         StepFailedError: a step raised; the run record is saved with status ``failed``.
     """
-    get = get_scheduler(scheduler, num_workers) if isinstance(scheduler, str) else scheduler
-    ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
-    ex.start()
-    error: BaseException | None = None
+    owned = isinstance(scheduler, str)
+    if isinstance(scheduler, str):
+        get = get_scheduler(
+            scheduler,
+            num_workers,
+            address=address,
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+        )
+    else:
+        get = scheduler
     try:
-        from dask.callbacks import Callback
+        check = getattr(get, "check_registry", None)
+        if check is not None:
+            check(registry)
+        ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
+        ex.start()
+        error: BaseException | None = None
 
-        def posttask(key: str, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        def on_result(key: str, result: Any) -> None:
             if isinstance(result, StepResult):
                 ex.step_finished(result)
 
-        with Callback(posttask=posttask):
-            get(plan.graph(ex.runner()), plan.keys)
-    except BaseException as e:
-        error = e
-        raise
+        try:
+            run_graph(get, plan.graph(ex.runner()), plan.keys, on_result)
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            ex.finish(error)
     finally:
-        ex.finish(error)
+        close = getattr(get, "close", None)
+        if owned and close is not None:
+            close()
     return ex.run
 
 

@@ -1,0 +1,211 @@
+"""The mlops Hydra launcher (``hydra/launcher=mlops``): all jobs of a sweep in one Dask graph.
+
+It is the default launcher of ``python -m mlops`` (``override hydra/launcher: mlops`` in
+``mlops/conf/mlops.yaml``); ``hydra/launcher=basic`` selects Hydra's own, which runs the jobs one
+after another, each as a plain ``python -m mlops`` run.
+
+For each job it does what Hydra's basic launcher does -- compose the job's config, make its
+output folder ``<hydra.sweep.dir>/<job number>`` and save its ``.hydra/`` configs -- but instead
+of running the job it compiles it. Then :func:`mlops.sweep.run_sweep` runs every job together on
+the first job's executor, and the launcher prints a summary table and saves it as
+``sweep_summary.json`` and ``sweep_summary.txt`` in the sweep folder. If a job failed, the
+process exits with status 1 after the summary (``HYDRA_FULL_ERROR=1``: Hydra raises the first
+job's error instead).
+
+Config (``hydra.launcher.*``): ``promotion.step`` (``promote``), ``promotion.metric``
+(``accuracy``) and ``promotion.greater_is_better`` (``true``); see :mod:`mlops.sweep`.
+"""
+
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import (
+    JobReturn,
+    JobStatus,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PromotionConf:
+    step: Optional[str] = "promote"  # noqa: UP045 - OmegaConf reads these
+    metric: Optional[str] = "accuracy"  # noqa: UP045
+    greater_is_better: bool = True
+
+
+@dataclass
+class MlopsLauncherConf:
+    _target_: str = "hydra_plugins.mlops_plugins.launcher.MlopsLauncher"
+    promotion: PromotionConf = field(default_factory=PromotionConf)
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="mlops", node=MlopsLauncherConf, provider="mlops"
+)
+
+
+class MlopsLauncher(Launcher):
+    """Compile every job of a sweep, run them as one graph, promote in order, summarize."""
+
+    def __init__(self, promotion: Any = None) -> None:
+        super().__init__()
+        from mlops.sweep import PromotionPolicy
+
+        p = dict(promotion or {})
+        self.policy = PromotionPolicy(
+            step=p.get("step", "promote"),
+            metric=p.get("metric", "accuracy"),
+            greater_is_better=bool(p.get("greater_is_better", True)),
+        )
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        from mlops.sweep import SweepJob, format_summary, run_sweep, summary, write_summary
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = str(self.config.hydra.sweep.dir)
+        Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        n = len(job_overrides)
+        print(f"mlops: sweep of {n} jobs in one graph; outputs in {sweep_dir}", flush=True)
+
+        jobs: list[SweepJob] = []
+        returns: list[JobReturn] = []
+        executors: list[DictConfig] = []
+        for i, overrides in enumerate(job_overrides):
+            number = initial_job_idx + i
+            job = SweepJob(number, list(filter_overrides(overrides)))
+            print(f"  #{number}: {job.label}", flush=True)
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(
+                self.config, list(overrides)
+            )
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = number
+                sweep_config.hydra.job.num = number
+            ret = run_job(
+                hydra_context=self.hydra_context,
+                task_function=lambda cfg, job=job: _compile_job(cfg, job, executors),
+                config=sweep_config,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
+            if ret.status == JobStatus.FAILED:
+                job.error = _message(ret._return_value)
+            jobs.append(job)
+            returns.append(ret)
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+
+        if any(j.plan is not None for j in jobs):
+            from mlops.errors import MlopsError
+
+            try:
+                get, close = _scheduler(executors[0], jobs)
+            except MlopsError as e:  # e.g. a registry the cluster's workers cannot reach
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                print(f"Error: {e}", file=sys.stderr, flush=True)
+                sys.exit(1)
+            try:
+                run_sweep(jobs, get, self.policy)
+            finally:
+                if close is not None:
+                    close()
+
+        rows = summary(jobs, self.policy)
+        text = format_summary(rows, time.perf_counter() - started)
+        paths = write_summary(sweep_dir, rows, text)
+        print("mlops: sweep summary (also in " + " and ".join(paths) + ")", flush=True)
+        print(text, end="", flush=True)
+
+        for job, ret in zip(jobs, returns, strict=True):
+            if ret.status == JobStatus.FAILED:
+                continue
+            if job.failed is not None:
+                ret.status, ret.return_value = JobStatus.FAILED, job.failed
+            else:
+                ret.return_value = job.result
+        failed = [j for j in jobs if j.error or j.failed]
+        if failed and os.environ.get("HYDRA_FULL_ERROR") != "1":
+            print(f"Error: {len(failed)} of {len(jobs)} jobs failed", file=sys.stderr, flush=True)
+            sys.exit(1)
+        return returns
+
+
+def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None:
+    """Hydra's task for one job: compile it (nothing runs yet); plan=true prints the plan."""
+    from mlops.api import open_registry, run_config
+    from mlops.compiler import compile_pipeline
+    from mlops.executor import CacheOptions
+
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)  # the user's step modules, as `python -m` makes them importable
+    if cfg.get("plan"):
+        run_config(cfg)
+        return
+    registry = open_registry(cfg)
+    job.plan = compile_pipeline(cfg, registry)
+    job.registry = registry
+    job.cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
+    executors.append(cfg.executor)
+
+
+def _scheduler(executor: DictConfig, jobs: list[Any]) -> tuple[Any, Any]:
+    """The first job's executor (executor.* is the same for every job of a sweep)."""
+    from mlops.executor import get_scheduler
+
+    get = get_scheduler(
+        str(executor.name),
+        executor.get("num_workers"),
+        address=executor.get("address"),
+        n_workers=executor.get("n_workers"),
+        threads_per_worker=executor.get("threads_per_worker"),
+    )
+    check = getattr(get, "check_registry", None)
+    try:
+        for job in jobs:
+            if check is not None and job.registry is not None:
+                check(job.registry)
+    except Exception:
+        close = getattr(get, "close", None)
+        if close is not None:
+            close()
+        raise
+    return get, getattr(get, "close", None)
+
+
+def _message(error: Any) -> str:
+    from mlops.errors import MlopsError
+
+    if isinstance(error, MlopsError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
