@@ -21,7 +21,7 @@ import getpass
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ class ModelStages(str, enum.Enum):
 
 _EXCLUSIVE = ("staging", "production")
 _SETTABLE = ("none", "staging", "production", "archived")
+_UNSET: Any = object()  # "not given", where None is a meaningful value
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
@@ -172,7 +173,9 @@ class ModelVersion:
         return out
 
     def get_artifact_ref(self, name: str) -> ArtifactRef:
-        doc = self.registry.storage.read_json(f"{_vdir(self.name, self.number)}/artifacts/{name}.json")
+        doc = self.registry.storage.read_json(
+            f"{_vdir(self.name, self.number)}/artifacts/{name}.json"
+        )
         if doc is None:
             linked = sorted(self.artifacts)
             raise ModelNotFoundError(
@@ -223,6 +226,10 @@ class Registry:
         allow_pickle: store values no safe format handles with pickle, and load such artifacts.
         **storage_options: passed to the fsspec filesystem (endpoint, credentials, ...).
 
+    Raises:
+        RegistryError: for a remote URI whose bucket does not exist or that cannot be reached
+            (checked once, with one listing, when the registry is opened).
+
     Examples:
         >>> reg = Registry("memory://doctest-registry")
         >>> reg.list_model_versions("iris_classifier")
@@ -233,24 +240,67 @@ class Registry:
         self.storage = Storage(uri, storage_options)
         self.uri = self.storage.uri
         self.store = ArtifactStore(self.storage, allow_pickle=allow_pickle)
+        if self.storage.remote:
+            self.storage.check()
 
     def __repr__(self) -> str:
         return f"Registry({self.uri!r})"
 
+    # -- bounded lookups --------------------------------------------------------------------------
+
+    def _last(self, folder: str, record: Callable[[int], str]) -> int:
+        """The highest n such that ``record(n)`` exists (0 if none), in O(log lag) probes.
+
+        Records 1..N are created in order with create-if-absent writes (n+1 is only attempted
+        by a writer that saw n exist), so the set of existing records is always a prefix: probe
+        forward from ``<folder>/head.json`` (a hint that may lag, never lead) by doubling steps,
+        then bisect.
+        """
+        st = self.storage
+        doc = st.read_json(f"{folder}/head.json")
+        lo = int(doc["n"]) if isinstance(doc, dict) and isinstance(doc.get("n"), int) else 0
+        if not st.has_record(record(lo + 1)):
+            return lo
+        lo, step = lo + 1, 1
+        while True:
+            hi = lo + step
+            if not st.has_record(record(hi)):
+                break
+            lo, step = hi, step * 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if st.has_record(record(mid)):
+                lo = mid
+            else:
+                hi = mid
+        if step > 4:  # the hint lagged far behind: move it up for the next reader
+            self._advance_head(folder, lo)
+        return lo
+
+    def _advance_head(self, folder: str, n: int) -> None:
+        """Point ``<folder>/head.json`` at record ``n``, which exists, unless it is further on.
+
+        Two writers may still interleave and move it back a little; readers probe forward from
+        it, so a lagging head costs a few reads, never a wrong answer.
+        """
+        doc = self.storage.read_json(f"{folder}/head.json")
+        if isinstance(doc, dict) and isinstance(doc.get("n"), int) and doc["n"] >= n:
+            return
+        self.storage.write_json(f"{folder}/head.json", {"n": n})
+
     # -- versions ---------------------------------------------------------------------------------
 
     def list_models(self) -> list[str]:
+        """Names of the models that have a folder in the registry, sorted."""
         return [n for n in self.storage.list("models") if not n.startswith(".")]
 
-    def _numbers(self, name: str) -> list[int]:
-        return sorted(
-            int(e) for e in self.storage.list(f"models/{name}/versions") if e.isdigit()
-        )
+    def _latest_number(self, name: str) -> int:
+        return self._last(f"models/{name}/versions", lambda n: f"{_vdir(name, n)}/version.json")
 
-    def _read_version(self, name: str, number: int) -> ModelVersion | None:
-        doc = self.storage.read_json(f"{_vdir(name, number)}/version.json")
-        if doc is None:
-            return None
+    def _numbers(self, name: str) -> list[int]:
+        return list(range(1, self._latest_number(name) + 1))
+
+    def _version_from_json(self, name: str, number: int, doc: dict[str, Any]) -> ModelVersion:
         return ModelVersion(
             name=name,
             number=number,
@@ -259,36 +309,44 @@ class Registry:
             registry=self,
         )
 
+    def _read_version(self, name: str, number: int) -> ModelVersion | None:
+        doc = self.storage.read_json(f"{_vdir(name, number)}/version.json")
+        return None if doc is None else self._version_from_json(name, number, doc)
+
     def create_model_version(self, name: str, run_id: str | None = None) -> ModelVersion:
-        """Register the next version of model ``name`` (1 for the first)."""
+        """Register the next version of model ``name`` (1 for the first).
+
+        Safe with any number of concurrent writers, in one process or many machines: each
+        number is taken by exactly one create-if-absent write of its ``version.json``.
+        """
         check_name("model", name)
-        numbers = self._numbers(name)
-        number = (numbers[-1] if numbers else 0) + 1
+        number = self._latest_number(name)
         created = time.time()
-        while not self.storage.create_json(
-            f"{_vdir(name, number)}/version.json",
-            {"name": name, "number": number, "run_id": run_id, "created": created},
-        ):
-            # another writer took this number: skip past everything that exists now
-            numbers = self._numbers(name)
-            number = max(number, numbers[-1] if numbers else 0) + 1
-        mv = self._read_version(name, number)
-        assert mv is not None
+        while True:
+            number += 1
+            doc = {"name": name, "number": number, "run_id": run_id, "created": created}
+            if self.storage.create_json(f"{_vdir(name, number)}/version.json", doc):
+                break
+            # another writer took this number; the next one is free unless it was taken too
+        self._advance_head(f"models/{name}/versions", number)
+        mv = self._version_from_json(name, number, doc)
         mv._created_by_run = True
         return mv
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, ordered by number ([] for an unknown model)."""
         check_name("model", name)
-        out = []
-        for n in self._numbers(name):
-            mv = self._read_version(name, n)
-            if mv is not None:
-                out.append(mv)
-        return out
+        last = self._latest_number(name)
+        paths = {n: f"{_vdir(name, n)}/version.json" for n in range(1, last + 1)}
+        docs = self.storage.read_json_many(list(paths.values()))
+        return [self._version_from_json(name, n, docs[p]) for n, p in paths.items() if p in docs]
 
-    def get_model_version(self, name: str, version: int | str | ModelStages = "latest") -> ModelVersion:
+    def get_model_version(
+        self, name: str, version: int | str | ModelStages = "latest"
+    ) -> ModelVersion:
         """Resolve ``version`` -- a number, ``"latest"`` or a stage -- to a concrete version.
+
+        Reads a bounded number of records however many versions the model has.
 
         Raises:
             ModelNotFoundError: no such model or version, or nothing holds the stage.
@@ -301,18 +359,17 @@ class Registry:
         if isinstance(spec, bool) or not isinstance(spec, (int, str)):
             raise StageError(f"model version must be a number or a stage, got {version!r}")
         if isinstance(spec, int):
-            mv = self._read_version(name, spec)
+            mv = self._read_version(name, spec) if spec > 0 else None
             if mv is None:
-                numbers = self._numbers(name)
-                have = f"versions 1 to {numbers[-1]}" if numbers else "no versions yet"
+                last = self._latest_number(name)
+                have = f"versions 1 to {last}" if last else "no versions yet"
                 raise ModelNotFoundError(f"model '{name}' has no version {spec} (it has {have})")
             return mv
         if spec == "latest":
-            numbers = self._numbers(name)
-            if not numbers:
+            last = self._latest_number(name)
+            mv = self._read_version(name, last) if last else None
+            if mv is None:
                 raise ModelNotFoundError(self._no_versions(name))
-            mv = self._read_version(name, numbers[-1])
-            assert mv is not None
             return mv
         stage = _check_stage(spec, allow=("staging", "production", "archived"))
         current = self._current_stages(name)
@@ -324,14 +381,16 @@ class Registry:
                 else current.holders.get(stage)
             )
         if number is None:
-            if not self._numbers(name):
+            if not self._latest_number(name):
                 raise ModelNotFoundError(self._no_versions(name))
             raise ModelNotFoundError(
                 f"model '{name}' has no version in stage '{stage}'. {self._how_to_promote(name)}"
             )
         mv = self._read_version(name, number)
         if mv is None:  # pragma: no cover - history names a version that was never created
-            raise ModelNotFoundError(f"model '{name}': stage '{stage}' names missing version {number}")
+            raise ModelNotFoundError(
+                f"model '{name}': stage '{stage}' names missing version {number}"
+            )
         return mv
 
     def _no_versions(self, name: str) -> str:
@@ -342,10 +401,10 @@ class Registry:
         return f"model '{name}' has no versions yet.{hint} {self._how_to_promote(name)}"
 
     def _how_to_promote(self, name: str) -> str:
-        numbers = self._numbers(name)
+        last = self._latest_number(name)
         pipeline = None
-        if numbers:
-            mv = self._read_version(name, numbers[-1])
+        if last:
+            mv = self._read_version(name, last)
             if mv is not None and mv.run_id:
                 doc = self.storage.read_json(f"runs/{mv.run_id}/run.json")
                 pipeline = doc.get("pipeline") if doc else None
@@ -361,26 +420,27 @@ class Registry:
 
     # -- stages -----------------------------------------------------------------------------------
 
-    def _history_names(self, name: str) -> list[str]:
-        return [e for e in self.storage.list(f"models/{name}/stages") if e[:8].isdigit()]
+    @staticmethod
+    def _change_path(name: str, seq: int) -> str:
+        return f"models/{name}/stages/{seq:08d}.json"
 
     def _current_stages(self, name: str) -> StageChange | None:
-        names = self._history_names(name)
-        for entry in reversed(names):
-            doc = self.storage.read_json(f"models/{name}/stages/{entry}")
+        """The last stage change of ``name`` (it holds the whole current assignment)."""
+        last = self._last(f"models/{name}/stages", lambda n: self._change_path(name, n))
+        while last > 0:
+            doc = self.storage.read_json(self._change_path(name, last))
             if doc is not None:
                 return StageChange.from_json(doc)
+            last -= 1  # pragma: no cover - only a hand-damaged record is unreadable
         return None
 
     def stage_history(self, name: str) -> list[StageChange]:
         """Every stage change of model ``name``, oldest first."""
         check_name("model", name)
-        out = []
-        for entry in self._history_names(name):
-            doc = self.storage.read_json(f"models/{name}/stages/{entry}")
-            if doc is not None:
-                out.append(StageChange.from_json(doc))
-        return out
+        last = self._last(f"models/{name}/stages", lambda n: self._change_path(name, n))
+        paths = [self._change_path(name, n) for n in range(1, last + 1)]
+        docs = self.storage.read_json_many(paths)
+        return [StageChange.from_json(docs[p]) for p in paths if p in docs]
 
     def set_stage(
         self,
@@ -391,20 +451,47 @@ class Registry:
         force: bool = False,
         run_id: str | None = None,
         reason: str = "promote",
+        expect: Any = _UNSET,
     ) -> StageChange:
-        """Put version ``number`` of ``name`` in ``stage``; returns the recorded change."""
+        """Put version ``number`` of ``name`` in ``stage``; returns the recorded change.
+
+        ``staging`` and ``production`` hold one version each: if another version holds the
+        stage, ``force=True`` moves it to ``archived``, otherwise this is a StageError. Moving
+        a version to ``none`` takes it out of every stage.
+
+        Concurrent calls are ordered by the history: each records change ``seq`` only if no
+        other writer recorded it first, and otherwise re-reads the stages and decides again, so
+        at most one version ever holds ``production``.
+
+        Args:
+            expect: for internal callers (rollback): the version that must still hold the stage
+                when the change is recorded; otherwise a StageError asks to retry.
+        """
         check_name("model", name)
         target = _check_stage(stage.value if isinstance(stage, ModelStages) else stage, _SETTABLE)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise StageError(f"model version must be a number, got {number!r}")
         if self._read_version(name, number) is None:
-            raise ModelNotFoundError(f"model '{name}' has no version {number}")
+            last = self._latest_number(name)
+            have = f"versions 1 to {last}" if last else "no versions yet"
+            raise ModelNotFoundError(f"model '{name}' has no version {number} (it has {have})")
         while True:
             current = self._current_stages(name)
             seq = current.seq + 1 if current else 1
-            holders: dict[str, int | None] = dict(current.holders) if current else dict.fromkeys(_EXCLUSIVE)
+            holders: dict[str, int | None] = (
+                dict(current.holders) if current else dict.fromkeys(_EXCLUSIVE)
+            )
             archived = set(current.archived) if current else set()
             previous = holders.get(target) if target in _EXCLUSIVE else None
-            if previous == number or (target == "archived" and number in archived):
-                assert current is not None
+            if expect is not _UNSET and previous != expect:
+                raise StageError(
+                    f"model '{name}': stage '{target}' changed while rolling back (now "
+                    f"version {previous}); check `mlops history {name}` and try again"
+                )
+            now = current.stage_of(number) if current else "none"
+            if now == target:
+                if current is None:
+                    raise StageError(f"model '{name}' version {number} is already in no stage")
                 return current  # already there: nothing to record
             if target in _EXCLUSIVE and previous is not None and not force:
                 raise StageError(
@@ -433,21 +520,34 @@ class Registry:
                 time=time.time(),
                 reason=reason,
             )
-            if self.storage.create_json(f"models/{name}/stages/{seq:08d}.json", change.to_json()):
+            if self.storage.create_json(self._change_path(name, seq), change.to_json()):
+                self._advance_head(f"models/{name}/stages", seq)
                 return change
             # another writer recorded change `seq` first: re-read and decide again
 
-    def rollback(self, name: str, stage: str | ModelStages, run_id: str | None = None) -> StageChange:
-        """Return ``stage`` to the version that held it before the current holder."""
+    def rollback(
+        self, name: str, stage: str | ModelStages, run_id: str | None = None
+    ) -> StageChange:
+        """Return ``stage`` to the version that held it before the current holder.
+
+        Rollbacks undo promotions one at a time: after v1 -> v2 -> v3 in ``production``, one
+        rollback gives v2, a second gives v1. The version moved out goes to ``archived``; the
+        rollback is itself a recorded change (``reason: rollback``).
+        """
+        check_name("model", name)
         target = _check_stage(stage.value if isinstance(stage, ModelStages) else stage, _EXCLUSIVE)
         history = self.stage_history(name)
+        holders = _holder_stack(history, target)
         current = history[-1].holders.get(target) if history else None
-        for change in reversed(history):
-            if change.stage == target and change.version == current and change.previous is not None:
-                return self.set_stage(
-                    name, change.previous, target, force=True, run_id=run_id, reason="rollback"
-                )
-        raise StageError(f"model '{name}': stage '{target}' has no earlier holder to roll back to")
+        earlier = [h for h in holders if h != current]
+        if not earlier:
+            raise StageError(
+                f"model '{name}': stage '{target}' has no earlier holder to roll back to "
+                f"(see `mlops history {name}`)"
+            )
+        return self.set_stage(
+            name, earlier[-1], target, force=True, run_id=run_id, reason="rollback", expect=current
+        )
 
     # -- runs and cache (thin accessors; see runs.py) ---------------------------------------------
 
@@ -461,6 +561,30 @@ class Registry:
         from .runs import get_run
 
         return get_run(self, run_id)
+
+
+def _holder_stack(history: list[StageChange], stage: str) -> list[int]:
+    """The holders of ``stage`` that a rollback can return to, oldest first.
+
+    Each promotion pushes its version; a rollback pops the version it moved out.
+
+    Examples:
+        >>> h = [StageChange(i, "production", v, None, {"production": v}, (), None, "", 0.0, r)
+        ...      for i, (v, r) in enumerate([(1, "promote"), (2, "promote"), (3, "promote"),
+        ...                                  (2, "rollback")], 1)]
+        >>> _holder_stack(h, "production")
+        [1, 2]
+    """
+    stack: list[int] = []
+    for change in history:
+        holder = change.holders.get(stage)
+        if change.reason == "rollback" and change.stage == stage and stack:
+            stack.pop()
+        if holder is not None and (not stack or stack[-1] != holder):
+            if holder in stack:
+                stack.remove(holder)
+            stack.append(holder)
+    return stack
 
 
 def _check_stage(stage: Any, allow: Iterable[str]) -> str:

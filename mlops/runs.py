@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import MlopsError, UnknownStepError, did_you_mean
+from .storage import redact_uri
 from .store import ArtifactRef
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Run", "get_run", "list_runs", "new_run_id", "redact"]
 
-_SECRET_WORDS = ("secret", "password", "token", "key", "credential", "passwd")
+_SECRET_WORDS = ("secret", "password", "token", "key", "credential", "passwd", "auth", "private")
 
 
 def new_run_id() -> str:
@@ -36,17 +37,25 @@ def new_run_id() -> str:
 def redact(value: Any, _key: str = "") -> Any:
     """A copy of ``value`` with the values of secret-looking keys replaced by ``'***'``.
 
+    Keys are matched by the words they contain (``secret``, ``password``, ``token``, ``key``,
+    ``credential``, ``auth``, ``private``; not ``..._url``), at any depth; passwords inside URLs
+    are hidden too. Used on every config saved in a run record.
+
     Examples:
         >>> redact({"registry": {"storage_options": {"key": "AK", "endpoint_url": "http://x"}}})
         {'registry': {'storage_options': {'key': '***', 'endpoint_url': 'http://x'}}}
+        >>> redact({"uri": "https://me:pw@host/r"})
+        {'uri': 'https://me:***@host/r'}
     """
     if isinstance(value, Mapping):
         return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [redact(v, _key) for v in value]
     lowered = _key.lower()
     if value is not None and any(w in lowered for w in _SECRET_WORDS) and "url" not in lowered:
         return "***"
+    if isinstance(value, str) and "@" in value:
+        return redact_uri(value)  # a password inside a URL: s3://user:password@host/...
     return value
 
 
@@ -137,18 +146,21 @@ class Run:
 
 
 def list_runs(registry: Registry, pipeline: str | None = None) -> list[Run]:
-    out = []
-    for run_id in registry.storage.list("runs"):
-        if run_id.startswith("."):
-            continue
-        doc = registry.storage.read_json(f"runs/{run_id}/run.json")
-        if doc is None or (pipeline is not None and doc.get("pipeline") != pipeline):
-            continue
-        out.append(Run.from_json(doc, registry))
-    return out
+    """The runs recorded in ``registry``, oldest first (run ids sort by start time)."""
+    paths = [f"runs/{r}/run.json" for r in registry.storage.list("runs") if not r.startswith(".")]
+    docs = registry.storage.read_json_many(paths)
+    return [
+        Run.from_json(docs[p], registry)
+        for p in paths
+        if p in docs and (pipeline is None or docs[p].get("pipeline") == pipeline)
+    ]
 
 
 def get_run(registry: Registry, run_id: str) -> Run:
+    """The run ``run_id``; RunNotFoundError if there is none."""
+    from .registry import check_name
+
+    check_name("run id", run_id)
     doc = registry.storage.read_json(f"runs/{run_id}/run.json")
     if doc is None:
         from .errors import RunNotFoundError

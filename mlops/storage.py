@@ -23,13 +23,14 @@ import contextlib
 import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
 from .errors import RegistryError
 
-__all__ = ["Storage"]
+__all__ = ["Storage", "redact_uri"]
 
 T = TypeVar("T")
 
@@ -41,12 +42,18 @@ class Storage:
         import fsspec
         from fsspec.implementations.local import LocalFileSystem
 
-        self.uri = str(uri)
+        raw = str(uri)
+        #: the URI as shown in messages and logs: credentials in it (``user:pass@``) are hidden
+        self.uri = redact_uri(raw)
         options = dict(storage_options or {})
+        protocol = raw.split("://", 1)[0] if "://" in raw else "file"
+        if protocol not in ("file", "local", "memory"):
+            # Listings cached by the filesystem would make exists() and ls() answer from a past
+            # moment; version numbers and stage history must see other writers' creations.
+            options.setdefault("use_listings_cache", False)
         try:
-            fs, root = fsspec.core.url_to_fs(self.uri, **options)
+            fs, root = fsspec.core.url_to_fs(raw, **options)
         except ImportError as e:
-            protocol = self.uri.split("://", 1)[0]
             extra = {"s3": "mlops[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}.get(protocol)
             hint = f" Install it with: pip install '{extra}'" if extra else ""
             raise RegistryError(
@@ -57,9 +64,37 @@ class Storage:
             raise RegistryError(f"registry '{self.uri}': {e}", self.uri) from e
         self.fs = fs
         self.local = isinstance(fs, LocalFileSystem)
+        #: True for filesystems reached over a network (object stores, ...), where a missing
+        #: bucket or an unreachable endpoint must be told apart from an empty registry
+        self.remote = not self.local and protocol != "memory"
         if self.local:
             root = os.path.abspath(root)
         self.root = root.rstrip("/") or "/"
+
+    def check(self) -> None:
+        """Fail early, with one clear message, if the registry's location cannot be used.
+
+        One listing of the root: an empty or absent root is a new registry; a missing bucket,
+        an unreachable endpoint, bad credentials or a root that is a file raise RegistryError.
+
+        Raises:
+            RegistryError: naming the URI and what to fix.
+        """
+
+        def ls() -> None:
+            try:
+                self.fs.ls(self.root, detail=False)
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e):
+                    raise
+            except NotADirectoryError:
+                raise RegistryError(
+                    f"registry '{self.uri}' is a file, not a folder; point registry.uri at a "
+                    "folder",
+                    self.uri,
+                ) from None
+
+        self._call("list", "", ls)
 
     def __repr__(self) -> str:
         return f"Storage({self.uri!r})"
@@ -73,7 +108,15 @@ class Storage:
     def _errors(self, what: str, rel: str) -> Iterator[None]:
         try:
             yield
-        except (FileNotFoundError, FileExistsError, RegistryError):
+        except FileNotFoundError as e:
+            if not _is_missing_bucket(e):
+                raise
+            raise RegistryError(
+                f"registry '{self.uri}': the bucket does not exist. Create it, or point "
+                "registry.uri at an existing one.",
+                self.uri,
+            ) from e
+        except (FileExistsError, RegistryError):
             raise
         except PermissionError as e:
             raise RegistryError(
@@ -118,8 +161,63 @@ class Storage:
         except ValueError:
             return None  # only a crashed writer on a non-atomic filesystem leaves this
 
+    def read_many(self, rels: list[str]) -> dict[str, bytes]:
+        """The bytes of each of ``rels`` that exists, fetched concurrently where fsspec can."""
+        if not rels:
+            return {}
+        paths = {self.path(r): r for r in rels}
+
+        def cat() -> dict[str, bytes]:
+            if self.local:  # plain reads beat fsspec's per-file overhead on a local folder
+                out: dict[str, bytes] = {}
+                for p, r in paths.items():
+                    try:
+                        with open(p, "rb") as f:
+                            out[r] = f.read()
+                    except (FileNotFoundError, NotADirectoryError):
+                        pass
+                return out
+            found = self.fs.cat(list(paths), on_error="return")
+            out = {}
+            for p, data in found.items():
+                key = paths.get(p) or paths.get(self.fs._strip_protocol(p))
+                if key is None or isinstance(data, BaseException):
+                    if isinstance(data, FileNotFoundError) and not _is_missing_bucket(data):
+                        continue
+                    if isinstance(data, BaseException):
+                        raise data
+                    continue
+                out[key] = data
+            return out
+
+        return self._call("read", rels[0], cat)
+
+    def read_json_many(self, rels: list[str]) -> dict[str, Any]:
+        """Like :meth:`read_json` for many records; missing or unreadable ones are left out."""
+        out: dict[str, Any] = {}
+        for rel, data in self.read_many(rels).items():
+            try:
+                out[rel] = json.loads(data)
+            except ValueError:
+                continue
+        return out
+
     def exists(self, rel: str) -> bool:
         return self._call("check", rel, lambda: self.fs.exists(self.path(rel)))
+
+    def has_record(self, rel: str) -> bool:
+        """True if the small record ``rel`` exists: the cheapest test on each filesystem.
+
+        On object stores a GET of a few bytes is one request, where ``exists`` may take two (it
+        also asks whether ``rel`` is a folder).
+        """
+        if not self.remote:
+            return self.exists(rel)
+        try:
+            self.read(rel)
+        except FileNotFoundError:
+            return False
+        return True
 
     def size(self, rel: str) -> int | None:
         try:
@@ -161,7 +259,11 @@ class Storage:
 
     def _tmp(self, rel: str) -> str:
         folder, _, name = rel.rpartition("/")
-        return f"{folder}/.tmp-{name}-{uuid.uuid4().hex}" if folder else f".tmp-{name}-{uuid.uuid4().hex}"
+        return (
+            f"{folder}/.tmp-{name}-{uuid.uuid4().hex}"
+            if folder
+            else f".tmp-{name}-{uuid.uuid4().hex}"
+        )
 
     def write(self, rel: str, data: bytes) -> None:
         """Write ``data`` to ``rel`` atomically, replacing what was there."""
@@ -263,6 +365,21 @@ class _PendingWrite:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.tmp)
             self.tmp = None
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any password in it (``scheme://user:password@host``) replaced by ``***``.
+
+    Examples:
+        >>> redact_uri("s3://bucket/prefix")
+        's3://bucket/prefix'
+        >>> redact_uri("https://me:hunter2@example.com/reg")
+        'https://me:***@example.com/reg'
+    """
+    return _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", uri)
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/@:\s]*):[^/@\s]*@")
 
 
 def _dumps(doc: Any) -> bytes:
