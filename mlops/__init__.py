@@ -4,14 +4,13 @@ Importing :mod:`mlops` is cheap: pandas, scikit-learn, Dask and Hydra are import
 they are used.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from .errors import MlopsError
 from .steps import Step, StepContext, get_step_context, step
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .api import run
     from .registry import ModelStages, ModelVersion, Registry
     from .runs import Run
@@ -40,7 +39,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         import importlib
 
