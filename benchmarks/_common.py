@@ -62,10 +62,10 @@ def median(samples: Sequence[float]) -> float:
     return float(statistics.median(samples))
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    """Wall time of one call, in seconds."""
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    """Wall time of one call ``fn(*args, **kwargs)``, in seconds."""
     started = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     return time.perf_counter() - started
 
 

@@ -8,8 +8,7 @@ from benchmarks._common import Row, interleaved, median, repetitions, row, run_p
 
 HEAVY = ("pandas", "sklearn", "distributed", "dask", "hydra", "pyarrow")
 _PROBE = (
-    "import sys, json, mlops; "
-    f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    f"import sys, json, mlops; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
 )
 
 
@@ -24,7 +23,8 @@ def run(quick: bool) -> dict[str, Row]:
     imported = json.loads(run_python(["-c", _PROBE]).strip().splitlines()[-1])
     forbidden = [m for m in imported if m in ("pandas", "sklearn", "distributed")]
     above = value - floor
-    note = f"{above * 1000:.0f} ms above floor; heavy modules imported: {', '.join(imported) or 'none'}"
+    heavy = ", ".join(imported) or "none"
+    note = f"{above * 1000:.0f} ms above floor; heavy modules imported: {heavy}"
     return {
         "import mlops": row(
             value,

@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks._common import Row, median, repetitions, row, timed, tiny
 
 MODULE = "mlops_bench_noop_steps"
-_SOURCE = '''\
+_SOURCE = """\
 from typing import Annotated
 
 from mlops import step
@@ -30,7 +30,7 @@ from mlops import step
 @step
 def noop(x: int = 0, i: int = 0) -> Annotated[int, "out"]:
     return i
-'''
+"""
 GOALS = {"first": 1.0, "cached": 0.3}  # ms per step
 
 
@@ -44,7 +44,8 @@ def _config(n: int, shape: str) -> Any:
     for i in range(n):
         spec: dict[str, Any] = {"_target_": f"{MODULE}.noop", "i": i}
         if i:
-            spec["x"] = "${step:s%d.out}" % (i - 1 if shape == "chain" else 0)
+            upstream = i - 1 if shape == "chain" else 0
+            spec["x"] = "${step:s" + str(upstream) + ".out}"
         steps[f"s{i}"] = spec
     return OmegaConf.create({"pipeline": {"name": f"noop_{shape}"}, "steps": steps})
 
@@ -84,7 +85,9 @@ class _Pipeline:
         plan: list[Any] = []
         t_compile = timed(lambda: plan.append(compile_pipeline(self.cfg, registry)))
         progress = Progress(self.n, enabled=False)
-        t_exec = timed(lambda: execute(plan[0], registry, scheduler=self.scheduler, progress=progress))
+        t_exec = timed(
+            lambda: execute(plan[0], registry, scheduler=self.scheduler, progress=progress)
+        )
         return t_compile, t_exec
 
 
@@ -108,7 +111,7 @@ def run(quick: bool) -> dict[str, Row]:
                 bare: list[float] = []
                 for r in range(reps):
                     uri = str(tmp / f"reg-{shape}-{scheduler}-{r}")
-                    bare.append(timed(lambda: get(graph, list(graph))))
+                    bare.append(timed(get, graph, list(graph)))
                     first.append(pipe.run(uri))
                     cached.append(pipe.run(uri))
                 floor_ms = median(bare) * 1000 / n

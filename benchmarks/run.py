@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import math
 import os
@@ -114,7 +113,10 @@ def run_module(module: str, quick: bool, timeout: float) -> dict[str, Row]:
             f"rows = normalize(run({quick!r}), {module!r}); "
             f"open({str(out)!r}, 'w').write(json.dumps(rows))"
         )
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", code],
@@ -211,12 +213,20 @@ def update_readme(report: dict[str, Any], text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 2 minutes)")
-    parser.add_argument("--tiny", action="store_true", help=f"tiny sizes, a smoke test ({TINY_ENV}=1)")
-    parser.add_argument("--only", nargs="+", metavar="MODULE", help="run these modules only, e.g. bench_steps")
+    parser.add_argument(
+        "--tiny", action="store_true", help=f"tiny sizes, a smoke test ({TINY_ENV}=1)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="MODULE", help="run these modules only, e.g. bench_steps"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file to write")
-    parser.add_argument("--update-readme", action="store_true", help="write the table into benchmarks/README.md")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="write the table into benchmarks/README.md"
+    )
     parser.add_argument("--timeout", type=float, default=None, help="seconds per module")
     args = parser.parse_args(argv)
     if args.tiny:

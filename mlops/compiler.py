@@ -26,6 +26,7 @@ from __future__ import annotations
 import graphlib
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -231,22 +232,74 @@ def _read_steps(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     steps_cfg = cfg.get("steps")
     if not steps_cfg:
         raise ConfigError("the pipeline has no steps; add them under `steps:`", "steps")
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(steps_cfg, resolve=False)
+    assert isinstance(raw, dict)
     out: dict[str, dict[str, Any]] = {}
-    for name in steps_cfg:
-        node = steps_cfg[name]
+    for name, raw_args in raw.items():
         key = f"steps.{name}"
-        if not isinstance(node, DictConfig):
-            raise ConfigError(
-                f"a step must be a mapping with _target_ and its arguments, got {node!r}", key
-            )
+        if isinstance(raw_args, dict):  # a mapping: read its values without OmegaConf if we can
+            pairs = [(arg, _plain_value(value)) for arg, value in raw_args.items()]
+        else:  # an interpolation to a mapping, or not a mapping: OmegaConf decides
+            node = steps_cfg[name]
+            if not isinstance(node, DictConfig):
+                raise ConfigError(
+                    f"a step must be a mapping with _target_ and its arguments, got {node!r}", key
+                )
+            pairs = [(arg, _RESOLVE) for arg in node]
         args: dict[str, Any] = {}
-        for arg in node:
-            try:
-                args[str(arg)] = _container(node[arg], f"{key}.{arg}")
-            except OmegaConfBaseException as e:
-                raise ConfigError(str(e).splitlines()[0], f"{key}.{arg}") from e
+        for arg, value in pairs:
+            if value is _RESOLVE:
+                try:
+                    value = _container(steps_cfg[name][arg], f"{key}.{arg}")
+                except OmegaConfBaseException as e:
+                    raise ConfigError(str(e).splitlines()[0], f"{key}.{arg}") from e
+            args[str(arg)] = value
         out[str(name)] = args
     return out
+
+
+# Resolving an interpolation through OmegaConf runs its ANTLR parser (about 0.3 ms each), which
+# dominated compiling a large pipeline. The common values need no resolution: literals without
+# interpolations, and a plain ${step:NAME.OUTPUT}, whose resolver only splits the text. Anything
+# else (other interpolations, escapes, missing values, names OmegaConf would read as null, bool,
+# inf or nan) still goes through OmegaConf.
+_RESOLVE = object()
+_PLAIN_STEP_REF = re.compile(r"\$\{step:([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?\}")
+_GRAMMAR_WORDS = frozenset({"null", "true", "false", "inf", "nan"})
+
+
+def _plain_value(raw: Any) -> Any:
+    """The value of an unresolved config value that needs no resolution; ``_RESOLVE`` otherwise.
+
+    Examples:
+        >>> _plain_value("${step:split.X_train}")
+        StepOutputRef(step='split', output='X_train')
+        >>> _plain_value({"a": [1, "x"]})
+        {'a': [1, 'x']}
+        >>> _plain_value("${oc.env:HOME}") is _RESOLVE, _plain_value("???") is _RESOLVE
+        (True, True)
+    """
+    if isinstance(raw, str):
+        m = _PLAIN_STEP_REF.fullmatch(raw)
+        if m is not None:
+            if m.group(1).lower() in _GRAMMAR_WORDS and m.group(2) is None:
+                return _RESOLVE
+            return StepOutputRef(m.group(1), m.group(2))
+        return _RESOLVE if "${" in raw or raw == "???" else raw
+    if isinstance(raw, dict):
+        items = list(raw.keys()) + list(raw.values())
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        return raw
+    for item in items:
+        if isinstance(item, (str, dict, list)) and _plain_value(item) is _RESOLVE:
+            return _RESOLVE
+        if isinstance(item, str) and _PLAIN_STEP_REF.fullmatch(item):
+            return _RESOLVE  # a reference nested in a container: let _bind report it
+    return raw
 
 
 def _resolve_model(cfg: DictConfig, registry: Registry | None) -> ModelPlan | None:
@@ -420,10 +473,15 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     model = _resolve_model(cfg, registry)
     steps_args = _read_steps(cfg)
     _check_targets(steps_args)
-    sigs = {
-        name: _signature(args.get(Keys.TARGET), f"steps.{name}._target_")
-        for name, args in steps_args.items()
-    }
+    sigs: dict[str, StepSignature] = {}
+    by_target: dict[Any, StepSignature] = {}  # many steps often share one function
+    for name, args in steps_args.items():
+        target = args.get(Keys.TARGET)
+        if not isinstance(target, str) or target not in by_target:
+            sig = _signature(target, f"steps.{name}._target_")
+            if isinstance(target, str):
+                by_target[target] = sig
+        sigs[name] = by_target[target] if isinstance(target, str) else sig
     outputs = {name: sig.outputs for name, sig in sigs.items()}
     bound = {
         name: _bind(name, args, sigs[name], model, registry, outputs)

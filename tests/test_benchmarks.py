@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:  # `benchmarks/` is not installed; it lives beside
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.run import BENCHMARKS, normalize, table  # noqa: E402
+
 OWN_ROWS = [
     "import mlops",
     *(
@@ -38,7 +39,10 @@ def test_quick_tiny_run_writes_every_row(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(out.read_text())
     rows = report["rows"]
-    assert report["machine"]["nproc"] >= 1 and report["command"] == "python -m benchmarks --quick --tiny"
+    assert (
+        report["machine"]["nproc"] >= 1
+        and report["command"] == "python -m benchmarks --quick --tiny"
+    )
     for name in OWN_ROWS:
         assert name in rows, f"missing row {name!r}"
         assert rows[name]["value"] is not None and rows[name]["floor"] is not None
@@ -55,7 +59,12 @@ def test_script_entry_point(tmp_path: Path) -> None:
     """`python benchmarks/run.py` works from any folder."""
     out = tmp_path / "import.json"
     proc = _run(
-        str(ROOT / "benchmarks" / "run.py"), "--tiny", "--only", "bench_import", "--output", str(out),
+        str(ROOT / "benchmarks" / "run.py"),
+        "--tiny",
+        "--only",
+        "bench_import",
+        "--output",
+        str(out),
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -67,8 +76,14 @@ def test_normalize_fills_the_agreed_shape() -> None:
     rows = normalize({"x": {"value": 2.0, "unit": "s", "floor": 1.0, "extra": 1}}, "m")
     assert rows == {
         "x": {
-            "value": 2.0, "unit": "s", "floor": 1.0, "ratio": 2.0, "goal": "", "met": None,
-            "note": "", "extra": 1,
+            "value": 2.0,
+            "unit": "s",
+            "floor": 1.0,
+            "ratio": 2.0,
+            "goal": "",
+            "met": None,
+            "note": "",
+            "extra": 1,
         }
     }
     assert "| x | 2 s | 1 s | 2.00x |  | - |  |" in table(rows)
