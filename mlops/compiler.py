@@ -15,8 +15,10 @@ What it does, in order:
 3. resolves model references once, to concrete version numbers and artifact ids, so that cache
    keys depend on *which* version a stage pointed to when the run started;
 4. orders the steps (graphlib), reporting a cycle as ``a -> b -> a``;
-5. derives each step's key: a hash of its code, params and the keys of what it reads. Graph keys
-   are ``<step>-<key>``, so identical steps of different jobs are one task in a combined graph.
+5. derives each step's static key: a hash of its code, params, the artifact format version and
+   the concrete model artifacts it reads (:mod:`mlops.cache` adds its inputs' content hashes at
+   run time). Graph keys are ``<step>-<hash of the static keys up to it>``, so identical steps of
+   different jobs are one task in a combined graph.
 
 The Dask graph is a plain dict built by :meth:`Plan.graph`: ``{key: (task, step_name, *dep_keys)}``.
 """
@@ -39,7 +41,7 @@ from .errors import (
     UnknownStepError,
     did_you_mean,
 )
-from .fingerprint import StepSignature, fingerprint, read_step_signature
+from .fingerprint import StepSignature, fingerprint_parts, read_step_signature
 from .hashing import token
 from .schema import ArtifactInputRef, Keys, ModelArtifactRef, StepOutputRef
 from .serializers import FORMAT_VERSION
@@ -187,15 +189,32 @@ def _signature(target: str, key: str) -> StepSignature:
         n for n, p in step_obj.signature.parameters.items() if p.default is inspect.Parameter.empty
     )
     module, _, name = target.rpartition(".")
-    code = fingerprint(step_obj.fn.__module__, step_obj.fn.__name__)
-    if code is None:
+    parts = fingerprint_parts(step_obj.fn.__module__, step_obj.fn.__name__)
+    if parts is None:  # no readable source file (a notebook, a generated function)
         try:
-            code = token(inspect.getsource(step_obj.fn))
+            parts = {target: token(inspect.getsource(step_obj.fn))}
         except (OSError, TypeError):
-            code = token(step_obj.fn.__code__.co_code, step_obj.fn.__code__.co_consts.__repr__())
+            parts = {target: _code_token(step_obj.fn.__code__)}
     return StepSignature(
-        target, step_obj.name, params, required, step_obj.outputs, step_obj.enable_cache, code
+        target,
+        step_obj.name,
+        params,
+        required,
+        step_obj.outputs,
+        step_obj.enable_cache,
+        token(sorted(parts.items())),
+        tuple(parts.items()),
     )
+
+
+def _code_token(code: Any) -> str:
+    """A process-independent token of a code object (no reprs with memory addresses)."""
+    consts = [
+        _code_token(c) if inspect.iscode(c) else c
+        for c in code.co_consts
+        if c is None or inspect.iscode(c) or isinstance(c, (bool, int, float, str, bytes))
+    ]
+    return token(code.co_code, consts, list(code.co_names))
 
 
 def _check_targets(steps_args: dict[str, dict[str, Any]]) -> None:
@@ -493,6 +512,7 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     }
     order = _order(deps)
     static: dict[str, str] = {}
+    graph: dict[str, str] = {}
     steps: dict[str, StepPlan] = {}
     for name in order:
         sig = sigs[name]
@@ -501,6 +521,9 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
             params_token = token(params)
         except MlopsError as e:
             raise ConfigError(str(e), f"steps.{name}") from e
+        # The step's own ingredients: what the cache key is made of, together with the content
+        # hashes of its step inputs at run time. Upstream steps enter only through those content
+        # hashes (early cutoff), never through their keys.
         static[name] = token(
             "step",
             FORMAT_VERSION,
@@ -508,13 +531,17 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
             params_token,
             {
                 arg: (
-                    ("step", static[i.step], i.output)
-                    if i.kind == "step" and i.step
+                    ("step", i.output)
+                    if i.kind == "step"
                     else ("artifact", i.model, i.version, i.artifact.id if i.artifact else None)
                 )
                 for arg, i in inputs.items()
             },
         )
+        # The graph key also names what is upstream, so that in a graph combining several jobs
+        # (a sweep) two steps are one task only if everything they depend on is the same.
+        upstream = {arg: graph[i.step] for arg, i in inputs.items() if i.kind == "step" and i.step}
+        graph[name] = token(static[name], upstream)
         steps[name] = StepPlan(
             name=name,
             target=sig.target,
@@ -522,7 +549,7 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
             params=params,
             inputs=inputs,
             deps=deps[name],
-            key=f"{name}-{static[name]}",
+            key=f"{name}-{graph[name]}",
             static_key=static[name],
             enable_cache=sig.enable_cache,
         )

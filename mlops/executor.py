@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .cache import CacheEntry, cache_key
+from .cache import CacheEntry, CacheLookup, Decision, cache_key, decide, ingredients, warn
 from .compiler import Plan, StepPlan, load_step
 from .errors import ArtifactError, ConfigError, MlopsError, StepFailedError
 from .registry import ModelVersion, Registry
@@ -87,6 +87,11 @@ class StepRunner:
     version) and nothing that must come back: the result carries the status, timing and artifact
     references, so the same runner works in threads, processes or on remote workers. Progress
     hooks are in-process only and are dropped when the runner is pickled.
+
+    Before the first step, the runner predicts the whole run with :func:`mlops.cache.decide`
+    (reading cache entries, no payloads) to learn which cached artifacts running steps will load;
+    those, and only those, are verified by hashing their bytes. A corrupted one is deleted and
+    its producer runs again, so no step ever loads it.
     """
 
     def __init__(
@@ -104,11 +109,23 @@ class StepRunner:
         self.cache = cache
         self.model_version = model_version
         self.progress = progress
+        self.lookup = CacheLookup(plan, registry, enabled=cache.enabled, refresh=cache.refresh)
+        self._decisions: dict[str, Decision] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
+        self.decisions()  # decide once, here, rather than on every worker
         state = dict(self.__dict__)
         state["progress"] = None
         return state
+
+    def decisions(self) -> dict[str, Decision]:
+        """The predicted fate of every step (computed once per run, on first use)."""
+        with self.lookup.lock:
+            if self._decisions is None:
+                self._decisions = decide(self.lookup)
+                for ref in self.lookup.corrupted.values():
+                    self.registry.store.discard(ref)  # so that the producer can store it again
+            return self._decisions
 
     def __call__(self, name: str, *upstream: StepResult) -> StepResult:
         sp = self.plan.steps[name]
@@ -135,30 +152,35 @@ class StepRunner:
         result.cache_key = key
         return result
 
-    def _cache_allowed(self, sp: StepPlan) -> bool:
-        return self.plan.enable_cache and sp.enable_cache
-
     def _lookup(self, sp: StepPlan, key: str) -> StepResult | None:
-        if not (self.cache.enabled and self._cache_allowed(sp)) or sp.name in self.cache.refresh:
+        if self.lookup.off_reason(sp) is not None:
             return None
-        doc = self.registry.storage.read_json(CacheEntry.path_for(key))
-        if doc is None:
+        decisions = self.decisions()
+        entry, problems = self.lookup.check(sp, key)
+        if entry is None:
+            for problem in problems:
+                if problem.startswith("cached output"):
+                    warn(f"step '{sp.name}': {problem}; running the step again")
             return None
-        entry = CacheEntry.from_json(doc)
-        if set(entry.outputs) != set(sp.outputs):
-            return None
-        model = self.plan.model
-        for read_name, read_number in entry.model_reads:
-            if model is None or model.creates_version or (read_name, read_number) != (model.name, model.number):
-                return None
-        for out, ref in entry.outputs.items():
-            if not self.registry.store.has(ref):
-                print(
-                    f"warning: step '{sp.name}': cached output '{out}' is missing or incomplete "
-                    "in the registry; running the step again",
-                    file=sys.stderr,
-                )
-                return None
+        predicted = decisions.get(sp.name)
+        if predicted is None or predicted.key != key:
+            # A hit the prediction did not see coming (an upstream step re-ran and gave the same
+            # bytes): verify what the steps that run will load from it.
+            for other in self.plan.steps.values():
+                if decisions[other.name].cached:
+                    continue
+                for i in other.inputs.values():
+                    if i.kind != "step" or i.step != sp.name:
+                        continue
+                    ref = entry.outputs[i.output or ""]
+                    if not self.lookup.verify(ref):
+                        warn(
+                            f"step '{sp.name}': cached output `{i.output}` is corrupted; "
+                            "running the step again"
+                        )
+                        self.registry.store.discard(ref)
+                        return None
+        self.lookup.touch(sp, entry)
         self._publish(sp, entry.outputs, entry.metadata)
         return StepResult(sp.name, "cached", entry.outputs)
 
@@ -205,30 +227,27 @@ class StepRunner:
                 raise ArtifactError(f"step '{sp.name}', output '{out}': {e}") from e
         metadata = {k: v for k, v in values.items() if _is_metric(v)}
         metadata.update(ctx.logged_metadata)
+        # A step that read the version this run registers made something about *this* version
+        # (a decision, a report): no later run may reuse it.
         reads_created = any(created for _, _, created in ctx.model_reads)
-        if self._cache_allowed(sp) and not reads_created:
+        if self.lookup.storable(sp) and not reads_created:
             entry = CacheEntry(
                 key=key,
                 step=sp.name,
                 outputs=outputs,
                 model_reads=[(n, v) for n, v, _ in ctx.model_reads],
                 metadata=metadata,
-                ingredients={
-                    "target": sp.target,
-                    "code": sp.signature.code_hash,
-                    "params": _jsonable(sp.params),
-                    "inputs": input_ids,
-                    "models": {
-                        arg: [i.model, i.version] for arg, i in sp.inputs.items() if i.kind == "artifact"
-                    },
-                },
+                ingredients=ingredients(sp, dict(input_ids)),
                 run_id=self.run_id,
             )
-            self.registry.storage.write_json(entry.path, entry.to_json())
-        self._publish(sp, outputs, {k: v for k, v in metadata.items() if k not in ctx.logged_metadata})
+            self.lookup.write(sp, entry)  # last: an entry never names bytes that are not stored
+        returned_metrics = {k: v for k, v in metadata.items() if k not in ctx.logged_metadata}
+        self._publish(sp, outputs, returned_metrics)
         return StepResult(sp.name, "ran", outputs, values)
 
-    def _publish(self, sp: StepPlan, outputs: dict[str, ArtifactRef], metadata: dict[str, Any]) -> None:
+    def _publish(
+        self, sp: StepPlan, outputs: dict[str, ArtifactRef], metadata: dict[str, Any]
+    ) -> None:
         """Link outputs and metadata to the version this run registers."""
         mv = self.model_version
         if mv is None or not mv._created_by_run:
@@ -237,7 +256,6 @@ class StepRunner:
             mv.link_artifact(out, ref, step=sp.name)
         if metadata:
             mv.log_metadata(metadata)
-
 
 
 class Execution:

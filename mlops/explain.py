@@ -1,45 +1,46 @@
-"""``plan=true``: compile, look up the cache, and say for each step what a run would do."""
+"""``plan=true``: compile, look up the cache, and say for each step what a run would do and why.
+
+Nothing is run and nothing is written. Each step is one of:
+
+* ``cached`` -- its entry exists, its artifacts are there (and verified, when a running step
+  would load them), and the model versions it read are still the ones resolved;
+* ``will run`` -- with the reasons, found by comparing the step's ingredients with those of the
+  last entry the step stored in this pipeline (``cache/steps/<pipeline>/<step>.json``):
+  ``first run``, ``code of `train` changed``, ``param `C` changed from 1.0 to 10``,
+  ``input `data` changed``, ``model `iris_classifier` production moved from v3 to v4``, caching
+  turned off, ``cache.refresh`` naming it, a missing or corrupted cached output;
+* ``may run`` -- an input comes from a step that runs, so the step is a hit again only if that
+  input comes out byte-identical (early cutoff).
+"""
 
 from __future__ import annotations
 
-from .cache import CacheEntry, cache_key
+from .cache import CacheLookup, decide
 from .compiler import Plan
 from .registry import Registry
 
 __all__ = ["explain"]
 
 
-def explain(plan: Plan, registry: Registry, *, refresh: list[str] | None = None, enabled: bool = True) -> str:
+def explain(
+    plan: Plan, registry: Registry, *, refresh: list[str] | None = None, enabled: bool = True
+) -> str:
+    """The plan text: a header, then one line per step in run order.
+
+    Example output::
+
+        plan for train_and_promote (nothing is run):
+          load_data  cached
+          split      cached
+          train      will run: param `C` changed from 1.0 to 10
+          evaluate   may run: input `model` comes from `train`, which runs
+          promote    will run: caching is off for this step (@step(enable_cache=False))
+    """
+    lookup = CacheLookup(plan, registry, enabled=enabled, refresh=frozenset(refresh or ()))
+    decisions = decide(lookup, explain=True)
+    width = max(len(name) for name in plan.steps)
     lines = [f"plan for {plan.pipeline} (nothing is run):"]
-    ids: dict[str, dict[str, str] | None] = {}
-    for sp in plan.steps.values():
-        input_ids: dict[str, str] = {}
-        unknown = []
-        for arg, i in sp.inputs.items():
-            if i.kind == "step":
-                outs = ids.get(i.step or "")
-                if outs is None:
-                    unknown.append(i.step)
-                else:
-                    input_ids[arg] = outs[i.output or ""]
-            else:
-                input_ids[arg] = i.artifact.id if i.artifact else ""
-        status = "will run"
-        if not (enabled and plan.enable_cache and sp.enable_cache):
-            reason = "caching is off for this step"
-        elif refresh and sp.name in refresh:
-            reason = "cache.refresh names it"
-        elif unknown:
-            reason = f"its input from {', '.join(sorted(set(unknown)))} will be recomputed"
-        else:
-            doc = registry.storage.read_json(CacheEntry.path_for(cache_key(sp.static_key, input_ids)))
-            if doc is not None:
-                entry = CacheEntry.from_json(doc)
-                if all(registry.store.has(r) for r in entry.outputs.values()):
-                    ids[sp.name] = {k: v.id for k, v in entry.outputs.items()}
-                    lines.append(f"  {sp.name}: cached")
-                    continue
-            reason = "no cache entry"
-        ids[sp.name] = None
-        lines.append(f"  {sp.name}: {status} ({reason})")
+    for name, d in decisions.items():
+        text = d.status + (": " + "; ".join(d.why) if d.why else "")
+        lines.append(f"  {name:<{width}}  {text}")
     return "\n".join(lines)

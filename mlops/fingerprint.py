@@ -24,18 +24,28 @@ their own (see :data:`mlops.serializers.FORMAT_VERSION`).
 from __future__ import annotations
 
 import ast
+import copy
 import functools
+import importlib.machinery
 import importlib.util
 import os
 import site
 import sys
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import StepDefinitionError
 from .hashing import token
 
-__all__ = ["StepSignature", "fingerprint", "read_step_signature", "is_project_file"]
+__all__ = [
+    "StepSignature",
+    "fingerprint",
+    "fingerprint_parts",
+    "is_project_file",
+    "read_step_signature",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,9 @@ class StepSignature:
     outputs: tuple[str, ...]
     enable_cache: bool = True
     code_hash: str = ""
+    #: ``(("module:name", hash), ...)``: the hash of each definition the code hash covers, so
+    #: that a plan can say which one changed.
+    code_parts: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     annotations: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -79,13 +92,32 @@ def is_project_file(path: str | None) -> bool:
 
 @functools.lru_cache(maxsize=512)
 def _module_file(module: str) -> str | None:
-    if module in sys.modules:
-        return getattr(sys.modules[module], "__file__", None)
+    """The source file of ``module``, found without importing it or its parent packages.
+
+    ``importlib.util.find_spec("pkg.sub")`` imports ``pkg`` (and so whatever ``pkg/__init__.py``
+    imports: ``sklearn.datasets`` costs a second). Walking the packages' search paths with
+    :class:`importlib.machinery.PathFinder` imports nothing.
+    """
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None)
+    head, *rest = module.split(".")
     try:
-        spec = importlib.util.find_spec(module)
+        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
+        if spec is None:
+            return None
+        for i in range(len(rest)):
+            search = spec.submodule_search_locations
+            if search is None:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join([head, *rest[: i + 1]]), list(search)
+            )
+            if spec is None:
+                return None
     except (ImportError, ValueError):
         return None
-    return spec.origin if spec is not None and spec.has_location else None
+    return spec.origin if spec.has_location else None
 
 
 @dataclass
@@ -96,6 +128,7 @@ class _Module:
     defs: dict[str, ast.AST]
     imports: dict[str, tuple[str, str | None]]  # local name -> (module, attribute or None)
     is_package: bool
+    star: list[str] = field(default_factory=list)  # modules of `from m import *`
 
 
 _PARSED: dict[tuple[str, float, int], _Module] = {}
@@ -118,15 +151,18 @@ def _parse(module: str) -> _Module | None:
     package = module if is_package else module.rpartition(".")[0]
     defs: dict[str, ast.AST] = {}
     imports: dict[str, tuple[str, str | None]] = {}
-    for node in tree.body:
+    star: list[str] = []
+    for node in _module_statements(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defs[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for t in targets:
                 for n in ast.walk(t):
                     if isinstance(n, ast.Name):
-                        defs[n.id] = node
+                        # several statements may bind one name (x = ...; x += ...): keep them all
+                        prev = defs.get(n.id)
+                        defs[n.id] = node if prev is None else ast.Module([prev, node], [])
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -141,27 +177,50 @@ def _parse(module: str) -> _Module | None:
                 parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
                 base = ".".join(parts + ([node.module] if node.module else []))
             for alias in node.names:
-                imports[alias.asname or alias.name] = (base, alias.name)
-    parsed = _Module(module, path, tree, defs, imports, is_package)
+                if alias.name == "*":
+                    star.append(base)
+                else:
+                    imports[alias.asname or alias.name] = (base, alias.name)
+    parsed = _Module(module, path, tree, defs, imports, is_package, star)
     _PARSED[key] = parsed
     return parsed
 
 
-def _strip_docstring(node: ast.AST) -> ast.AST:
-    body = getattr(node, "body", None)
-    if (
-        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        and body
-        and isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-        and isinstance(body[0].value.value, str)
-    ):
-        node = ast.fix_missing_locations(type(node)(**{**node.__dict__, "body": body[1:] or [ast.Pass()]}))
-    return node
+def _module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Top-level statements, including those inside module-level ``if``/``try``/``with`` blocks
+    (``try: import fast_json as json`` / ``if TYPE_CHECKING:`` ...)."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.If, ast.Try, ast.With)):
+            yield from _module_statements(node.body)
+            for extra in ("orelse", "finalbody"):
+                yield from _module_statements(getattr(node, extra, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _module_statements(handler.body)
+
+
+class _NoDocstrings(ast.NodeTransformer):
+    """Drops docstrings (of the module, classes and functions): they cannot change a result."""
+
+    def _strip(self, node: Any) -> Any:
+        self.generic_visit(node)
+        body = node.body
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
 
 
 def _dump(node: ast.AST) -> str:
-    return ast.dump(_strip_docstring(node), annotate_fields=False, include_attributes=False)
+    """The code of ``node`` without comments, docstrings, formatting or line numbers."""
+    tree = _NoDocstrings().visit(copy.deepcopy(node))  # parsed trees are shared: copy first
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
 def _used_names(node: ast.AST) -> set[tuple[str, ...]]:
@@ -204,6 +263,12 @@ class _Walker:
             self.add_def(mod, head)
         elif head in mod.imports:
             self.add_import(mod, head, chain[1:])
+        else:
+            for module in mod.star:  # `from helpers import *`: the name may come from there
+                target = _parse(module) if is_project_file(_module_file(module)) else None
+                if target is not None and (head in target.defs or head in target.imports):
+                    self.add_name(target, chain)
+                    return
 
     def add_import(self, mod: _Module, local: str, rest: tuple[str, ...]) -> None:
         module, attr = mod.imports[local]
@@ -232,19 +297,36 @@ class _Walker:
             return
 
     def add_module(self, mod: _Module) -> None:
+        """A whole module (used as an object): all of its code, and what its definitions reach."""
         ident = f"{mod.name}:*"
-        if ident not in self.parts:
-            self.parts[ident] = ast.dump(mod.tree, annotate_fields=False, include_attributes=False)
+        if ident in self.parts:
+            return
+        self.parts[ident] = _dump(mod.tree)
+        for name in mod.defs:
+            self.add_def(mod, name)
 
 
-def fingerprint(module: str, name: str) -> str | None:
-    """Hash of the code of ``module.name`` and the project code it reaches; None if unreadable."""
+def fingerprint_parts(module: str, name: str) -> dict[str, str] | None:
+    """``{"module:name": hash}`` for ``module.name`` and each definition of the user's project
+    it reaches (``"module:*"`` for a whole module); None if the source cannot be read."""
     mod = _parse(module)
     if mod is None or name not in mod.defs:
         return None
     walker = _Walker()
     walker.add_def(mod, name)
-    return token(sorted(walker.parts.items()))
+    return {ident: token(dump) for ident, dump in sorted(walker.parts.items())}
+
+
+def fingerprint(module: str, name: str) -> str | None:
+    """Hash of the code of ``module.name`` and the project code it reaches; None if unreadable.
+
+    Examples:
+        >>> fingerprint("mlops.examples.iris.promotion", "promote") == fingerprint(
+        ...     "mlops.examples.iris.promotion", "promote")
+        True
+    """
+    parts = fingerprint_parts(module, name)
+    return None if parts is None else token(sorted(parts.items()))
 
 
 # --- static signatures ---------------------------------------------------------------------------
@@ -348,7 +430,11 @@ def read_step_signature(target: str) -> StepSignature | None:
     params = tuple(a.arg for a in [*positional, *args.kwonlyargs])
     n_required_pos = len(positional) - len(args.defaults)
     required = {a.arg for a in positional[:n_required_pos]}
-    required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None}
+    required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
     outputs = outputs_from_annotation(node.returns, where)
-    code = fingerprint(module, name) or ""
-    return StepSignature(target, step_name, params, frozenset(required), outputs, enable_cache, code)
+    parts = fingerprint_parts(module, name) or {}
+    code = token(sorted(parts.items()))
+    return StepSignature(
+        target, step_name, params, frozenset(required), outputs, enable_cache, code,
+        tuple(parts.items()),
+    )

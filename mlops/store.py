@@ -22,6 +22,8 @@ from .storage import Storage
 
 __all__ = ["ArtifactRef", "ArtifactStore"]
 
+_BLOCK = 8 << 20
+
 
 @dataclass(frozen=True)
 class ArtifactRef:
@@ -91,6 +93,29 @@ class ArtifactStore:
     def has(self, ref: ArtifactRef) -> bool:
         """True if the object exists with the right size (its hash is checked on load)."""
         return self.storage.size(ref.path) == ref.size
+
+    def verify(self, ref: ArtifactRef) -> bool:
+        """True if the object exists and its bytes hash to its id (reads it, hashing as it goes).
+
+        Streams in blocks, so verifying a large artifact needs no memory of its size.
+        """
+        try:
+            f = self.storage.open(ref.path)
+        except FileNotFoundError:
+            return False
+        h, size = Hasher(), 0
+        with f:
+            while True:
+                block = f.read(_BLOCK)
+                if not block:
+                    break
+                h.update(block)
+                size += len(block)
+        return size == ref.size and h.hexdigest() == ref.id
+
+    def discard(self, ref: ArtifactRef) -> None:
+        """Delete a (corrupted) object, so that storing the artifact again rewrites it."""
+        self.storage.delete(ref.path)
 
     def read_verified(self, ref: ArtifactRef) -> bytes:
         """The artifact's bytes, checked against its id."""

@@ -1,4 +1,9 @@
-"""Steps of the iris reference workflow: ``train_and_promote`` and ``do_predictions``."""
+"""Steps of the iris reference workflow: ``train_and_promote`` and ``do_predictions``.
+
+The promotion step lives in :mod:`mlops.examples.iris.promotion`, a module that imports no heavy
+library: it runs on every ``train_and_promote`` (it is not cached), and a fully cached run should
+not pay for importing pandas and scikit-learn just to decide a promotion.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ def load_data() -> Annotated[pd.DataFrame, "iris"]:
 @step
 def split(
     data: pd.DataFrame, test_size: float = 0.3, random_state: int = 42
-) -> Tuple[
+) -> Tuple[  # noqa: UP006
     Annotated[pd.DataFrame, "X_train"],
     Annotated[pd.DataFrame, "X_test"],
     Annotated[pd.Series, "y_train"],
@@ -60,24 +65,10 @@ def evaluate(
     return float(model.score(X_test, y_test))
 
 
-@step(enable_cache=False)
-def promote(accuracy: float, threshold: float = 0.9) -> Annotated[str, "promotion"]:
-    """Promote this run's model version to production if its accuracy reaches the threshold.
-
-    Not cached: promotion is an effect on the registry, decided anew for every version.
-    """
-    version = get_step_context().model_version
-    if accuracy >= threshold:
-        version.set_stage("production", force=True)
-        return f"{version.name} v{version.number} promoted to production (accuracy {accuracy:.3f} >= {threshold})"
-    return (
-        f"{version.name} v{version.number} not promoted: accuracy {accuracy:.3f} < threshold "
-        f"{threshold}; production is unchanged"
-    )
-
-
 @step
-def load_inference_data(n_samples: int = 30, seed: int = 0) -> Annotated[pd.DataFrame, "inference_data"]:
+def load_inference_data(
+    n_samples: int = 30, seed: int = 0
+) -> Annotated[pd.DataFrame, "inference_data"]:
     """New measurements to classify: iris rows with a little noise (deterministic per seed)."""
     rng = np.random.default_rng(seed)
     data = load_iris()
