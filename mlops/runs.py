@@ -100,7 +100,8 @@ class Run:
         if output is None:
             if len(refs) != 1:
                 raise MlopsError(
-                    f"step '{step}' has outputs {sorted(refs)}; name one: run.load({step!r}, OUTPUT)"
+                    f"step '{step}' has outputs {sorted(refs)}; name one: "
+                    f"run.load({step!r}, OUTPUT)"
                 )
             (ref,) = refs.values()
         else:

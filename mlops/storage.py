@@ -255,6 +255,26 @@ class Storage:
 
         return self._call("list", rel, find)
 
+    def walk(self, rel: str) -> dict[str, tuple[int, float | None]]:
+        """Every file below ``rel`` (relative to the root): its size and modification time."""
+
+        def find() -> dict[str, tuple[int, float | None]]:
+            try:
+                found = self.fs.find(self.path(rel), detail=True)
+            except FileNotFoundError:
+                return {}
+            prefix = self.root.rstrip("/") + "/"
+            return {
+                (p[len(prefix) :] if p.startswith(prefix) else p): (
+                    int(i.get("size") or 0),
+                    _mtime(i),
+                )
+                for p, i in found.items()
+                if i.get("type", "file") == "file"
+            }
+
+        return self._call("list", rel, find)
+
     # -- writes -----------------------------------------------------------------------------------
 
     def _tmp(self, rel: str) -> str:
@@ -380,6 +400,17 @@ def redact_uri(uri: str) -> str:
 
 
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/@:\s]*):[^/@\s]*@")
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    """A file's modification time from an fsspec info dict, whatever the backend calls it."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+    return None
 
 
 def _dumps(doc: Any) -> bytes:

@@ -38,7 +38,8 @@ def _spawn(
     script: Path, uri: str, options: dict[str, Any], action: str, start: float, *args: object
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(script), uri, json.dumps(options), action, str(start), *map(str, args)],
+        [sys.executable, str(script), uri, json.dumps(options), action, str(start)]
+        + [str(a) for a in args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,7 +114,7 @@ def test_concurrent_promotions(local_or_s3: tuple[str, dict[str, Any]], tmp_path
         held = {c.version for c in history}
         assert set(last.archived) == held - {winner}
         # the history is a chain: each change moved the previous record's holder to archived
-        for before, after in zip(history, history[1:]):
+        for before, after in zip(history[:-1], history[1:], strict=True):
             assert after.previous == before.holders["production"]
             assert before.holders["production"] in after.archived
         stages = {v.number: v.stage for v in reg.list_model_versions("m")}
