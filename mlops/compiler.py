@@ -482,6 +482,22 @@ def _order(deps: dict[str, tuple[str, ...]]) -> list[str]:
         raise CycleError(cycle) from None
 
 
+def _check_names(pipeline: Any, steps: Any) -> None:
+    """Pipeline and step names become paths in the registry: reject '/', '..' and the like."""
+    _check_names_of("pipeline", pipeline, "pipeline.name")
+    for s in steps:
+        _check_names_of("step", s, f"steps.{s}")
+
+
+def _check_names_of(kind: str, name: Any, key: str) -> None:
+    from .registry import check_name
+
+    try:
+        check_name(kind, name)
+    except MlopsError as e:
+        raise ConfigError(str(e), key) from e
+
+
 def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     """Compile a composed config into a :class:`Plan` (see the module docstring)."""
     pipeline_cfg = cfg.get("pipeline") or {}
@@ -489,6 +505,7 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     if not pipeline:
         raise ConfigError("no pipeline selected: run with +pipeline=NAME", "pipeline.name")
     enable_cache = bool(pipeline_cfg.get("enable_cache", True))
+    _check_names(pipeline, cfg.get("steps") or {})
     model = _resolve_model(cfg, registry)
     steps_args = _read_steps(cfg)
     _check_targets(steps_args)
@@ -502,6 +519,9 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
                 by_target[target] = sig
         sigs[name] = by_target[target] if isinstance(target, str) else sig
     outputs = {name: sig.outputs for name, sig in sigs.items()}
+    for name, sig in sigs.items():
+        for out in sig.outputs:
+            _check_names_of("artifact", out, f"steps.{name}._target_")
     bound = {
         name: _bind(name, args, sigs[name], model, registry, outputs)
         for name, args in steps_args.items()
