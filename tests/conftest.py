@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -147,3 +148,20 @@ def any_registry_uri(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[st
     server: S3Server = request.getfixturevalue("s3_server")
     bucket: str = request.getfixturevalue("s3_bucket")
     return f"{bucket}/registry", server.storage_options
+
+
+@contextlib.contextmanager
+def local_dask_cluster(n_workers: int = 2) -> Iterator[str]:
+    """A real dask.distributed LocalCluster of worker processes; yields the scheduler address.
+
+    Tests start at most one per module (a module-scoped fixture): a cluster takes seconds.
+    """
+    import logging
+
+    from distributed import LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    with LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield str(cluster.scheduler_address)

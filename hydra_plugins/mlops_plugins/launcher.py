@@ -16,7 +16,6 @@ Config (``hydra.launcher.*``): ``promotion.step`` (``promote``), ``promotion.met
 (``accuracy``) and ``promotion.greater_is_better`` (``true``); see :mod:`mlops.sweep`.
 """
 
-
 import logging
 import os
 import sys
