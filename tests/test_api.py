@@ -114,14 +114,14 @@ def test_list_runs(reg: Registry, done: Runs) -> None:
     """list_runs: oldest first, filterable by pipeline, every step output loadable."""
     runs = reg.list_runs()
     assert [r.id for r in runs] == [r.id for r in done.runs]
-    assert [r.pipeline for r in runs] == ["train_and_promote", "train_and_promote", "do_predictions"]
+    train, predict = "train_and_promote", "do_predictions"
+    assert [r.pipeline for r in runs] == [train, train, predict]
     assert [r.status for r in runs] == ["completed"] * 3
     assert [r.model_version.number for r in runs if r.model_version] == [1, 2, 2]
     assert [r.id for r in reg.list_runs(pipeline="do_predictions")] == [done.runs[2].id]
-    predict = runs[2]
-    assert predict.steps == {"load_inference_data": "ran", "predict": "ran"}
-    assert len(predict.load("predict", "predictions")) == 30
-    assert list(predict.load("load_inference_data").columns)[:2] == ["sepal_length", "sepal_width"]
+    assert runs[2].steps == {"load_inference_data": "ran", "predict": "ran"}
+    assert len(runs[2].load("predict", "predictions")) == 30
+    assert list(runs[2].load("load_inference_data").columns)[:2] == ["sepal_length", "sepal_width"]
     assert runs[0].load("promote") == (
         "iris_classifier v1 promoted to production (accuracy 0.933 >= 0.9)"
     )

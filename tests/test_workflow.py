@@ -37,10 +37,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     workdir = base / "work"
     workdir.mkdir()
     registry = base / "registry"
-    runs = [
-        run_mlops("+pipeline=train_and_promote", f"registry.uri={registry}", cwd=workdir, check=True)
-        for _ in range(2)
-    ]
+    args = ["+pipeline=train_and_promote", f"registry.uri={registry}"]
+    runs = [run_mlops(*args, cwd=workdir, check=True) for _ in range(2)]
     return Trained(workdir, registry, runs)
 
 
@@ -50,16 +48,18 @@ def test_two_training_runs(trained: Trained) -> None:
     versions = reg.list_model_versions("iris_classifier")
     assert [(v.number, v.stage) for v in versions] == [(1, "archived"), (2, "production")]
     runs = reg.list_runs(pipeline="train_and_promote")
-    for v, run in zip(versions, runs):
+    for v, run in zip(versions, runs, strict=True):
         assert v.run_id == run.id
         assert run.model_version is not None and run.model_version.number == v.number
         assert set(v.artifacts) == {
-            "iris", "X_train", "X_test", "y_train", "y_test", "trained_model", "accuracy", "promotion"
+            "iris", "X_train", "X_test", "y_train", "y_test", "trained_model", "accuracy",
+            "promotion",
         }
         assert v.metadata["accuracy"] == pytest.approx(run.load("evaluate", "accuracy"))
         assert v.metadata["accuracy"] >= 0.9
         assert hasattr(v.get_model_artifact("trained_model"), "predict")
-    assert runs[0].steps == dict.fromkeys(["load_data", "split", "train", "evaluate", "promote"], "ran")
+    names = ["load_data", "split", "train", "evaluate", "promote"]
+    assert runs[0].steps == dict.fromkeys(names, "ran")
     assert runs[1].steps == {
         "load_data": "cached", "split": "cached", "train": "cached", "evaluate": "cached",
         "promote": "ran",
@@ -101,8 +101,8 @@ def test_predictions_use_production(trained: Trained, tmp_path: Path) -> None:
     predictions = run.load("predict", "predictions")
     assert len(predictions) == 30 and set(predictions.unique()) <= {0, 1, 2}
     inference = run.load("load_inference_data")
-    model = Registry(uri).get_model_version("iris_classifier", 2).get_model_artifact("trained_model")
-    expected = model.predict(inference)
+    v2 = Registry(uri).get_model_version("iris_classifier", 2)
+    expected = v2.get_model_artifact("trained_model").predict(inference)
     assert list(predictions) == list(expected)
 
 
