@@ -478,8 +478,20 @@ def _order(deps: dict[str, tuple[str, ...]]) -> list[str]:
     try:
         return list(sorter.static_order())
     except graphlib.CycleError as e:
-        cycle = list(reversed(e.args[1]))
-        raise CycleError(cycle) from None
+        raise CycleError(_cycle_path(e.args[1], list(deps))) from None
+
+
+def _cycle_path(found: list[str], config_order: list[str]) -> list[str]:
+    """graphlib's cycle (each step feeds the next), started at the step listed first in the config.
+
+    Examples:
+        >>> _cycle_path(["c", "a", "b", "c"], ["a", "b", "c"])
+        ['a', 'b', 'c', 'a']
+    """
+    loop = found[:-1]
+    start = min(range(len(loop)), key=lambda i: config_order.index(loop[i]))
+    loop = loop[start:] + loop[:start]
+    return [*loop, loop[0]]
 
 
 def _check_names(pipeline: Any, steps: Any) -> None:
