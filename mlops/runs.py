@@ -22,7 +22,7 @@ from .store import ArtifactRef
 if TYPE_CHECKING:
     from .registry import ModelVersion, Registry
 
-__all__ = ["Run", "get_run", "list_runs", "new_run_id", "redact"]
+__all__ = ["RedactSavedConfigs", "Run", "get_run", "list_runs", "new_run_id", "redact"]
 
 _SECRET_WORDS = ("secret", "password", "token", "key", "credential", "passwd", "auth", "private")
 
@@ -51,12 +51,70 @@ def redact(value: Any, _key: str = "") -> Any:
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v, _key) for v in value]
-    lowered = _key.lower()
-    if value is not None and any(w in lowered for w in _SECRET_WORDS) and "url" not in lowered:
+    if value is not None and _is_secret_key(_key):
         return "***"
-    if isinstance(value, str) and "@" in value:
-        return redact_uri(value)  # a password inside a URL: s3://user:password@host/...
+    if isinstance(value, str):
+        # a password inside a URL (s3://user:password@host/...) or an override (key=secret)
+        return _redact_override(redact_uri(value) if "@" in value else value)
     return value
+
+
+def _redact_override(value: Any) -> Any:
+    """Hide secret values in override strings such as Hydra saves them.
+
+    Examples:
+        >>> _redact_override("+registry.storage_options.secret=abc,steps.train.C=1")
+        '+registry.storage_options.secret=***,steps.train.C=1'
+    """
+    if not isinstance(value, str) or "=" not in value:
+        return value
+    parts = []
+    for item in value.split(","):
+        key, sep, _ = item.partition("=")
+        parts.append(f"{key}=***" if sep and _is_secret_key(key) else item)
+    return ",".join(parts)
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(w in lowered for w in _SECRET_WORDS) and "url" not in lowered
+
+
+class RedactSavedConfigs:
+    """A Hydra callback that redacts the configs Hydra saves next to a job's outputs.
+
+    Hydra writes ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` (and
+    ``multirun.yaml`` for sweeps) before the job starts, with every override verbatim; this
+    rewrites them with :func:`redact` so that credentials given on the command line stay out of
+    the outputs folder too. Registered in ``mlops/conf/mlops.yaml`` under ``hydra.callbacks``.
+    """
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from pathlib import Path
+
+        from omegaconf import OmegaConf
+
+        hc = config.hydra
+        files = []
+        if hc.get("output_subdir") is not None:
+            folder = Path(hc.runtime.output_dir) / str(hc.output_subdir)
+            files += [folder / n for n in ("config.yaml", "hydra.yaml", "overrides.yaml")]
+        if str(hc.get("mode")) == "RunMode.MULTIRUN":
+            files.append(Path(hc.sweep.dir) / "multirun.yaml")
+        for path in files:
+            if not path.is_file():
+                continue
+            data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+            redacted = redact(data)
+            if redacted != data:
+                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+                OmegaConf.save(OmegaConf.create(redacted), tmp)
+                os.replace(tmp, path)
+
+    def __getattr__(self, name: str) -> Any:  # Hydra calls the other hooks: nothing to do
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
 
 
 @dataclass
