@@ -223,8 +223,41 @@ def _dump(node: ast.AST) -> str:
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
+def _local_names(node: ast.AST) -> set[str]:
+    """Names a function binds itself (parameters, assignments, loop and comprehension variables,
+    local imports and definitions): a parameter ``parity`` is not the module's ``parity``.
+
+    Nested scopes are merged (an over-approximation that can only hide a use of a module-level
+    name that is also bound locally somewhere in the same function, which Python would reject
+    as an UnboundLocalError in the same scope anyway).
+    """
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return set()
+    bound: set[str] = set()
+    declared_global: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = n.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+                if arg is not None:
+                    bound.add(arg.arg)
+            if n is not node and not isinstance(n, ast.Lambda):
+                bound.add(n.name)
+        elif isinstance(n, ast.ClassDef):
+            bound.add(n.name)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            bound.add(n.id)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            declared_global.update(n.names)
+    return bound - declared_global
+
+
 def _used_names(node: ast.AST) -> set[tuple[str, ...]]:
-    """Names a definition refers to, with attribute chains: ``f.build`` -> ("f", "build")."""
+    """Free names a definition refers to, with attribute chains: ``f.build`` -> ("f", "build")."""
     found: set[tuple[str, ...]] = set()
     for n in ast.walk(node):
         if isinstance(n, ast.Attribute):
@@ -237,7 +270,14 @@ def _used_names(node: ast.AST) -> set[tuple[str, ...]]:
                 found.add((cur.id, *reversed(chain)))
         elif isinstance(n, ast.Name):
             found.add((n.id,))
-    return found
+    local = _local_names(node)
+    # defaults and decorators are evaluated in the enclosing scope: keep their names
+    outer: set[tuple[str, ...]] = set()
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for expr in [*node.args.defaults, *node.args.kw_defaults, *node.decorator_list]:
+            if expr is not None:
+                outer |= _used_names(expr)
+    return {c for c in found if c[0] not in local} | outer
 
 
 class _Walker:

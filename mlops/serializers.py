@@ -17,6 +17,7 @@ scikit-learn for a step that does not use them.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from typing import IO, Any
@@ -53,6 +54,14 @@ class Serializer:
     def load(self, f: IO[bytes]) -> Any:
         raise NotImplementedError
 
+    def loads(self, data: bytes | memoryview) -> Any:
+        """Load from bytes already in memory (the store reads and verifies them first).
+
+        The default wraps them in a file; formats that can read a buffer in place override it,
+        so that loading makes no copy of the payload.
+        """
+        return self.load(io.BytesIO(data))
+
 
 class DataFrameParquet(Serializer):
     """pandas DataFrame as Parquet (index and dtypes kept through pandas metadata)."""
@@ -77,6 +86,12 @@ class DataFrameParquet(Serializer):
         import pyarrow.parquet as pq
 
         return pq.read_table(f).to_pandas()
+
+    def loads(self, data: bytes | memoryview) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
 class SeriesParquet(Serializer):
@@ -104,9 +119,11 @@ class SeriesParquet(Serializer):
         pq.write_table(table.replace_schema_metadata(meta), f)
 
     def load(self, f: IO[bytes]) -> Any:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(f)
+        source = pa.BufferReader(f.getbuffer()) if isinstance(f, io.BytesIO) else f
+        table = pq.read_table(source)
         name = json.loads((table.schema.metadata or {}).get(b"mlops.series_name", b"null"))
         series = table.to_pandas().iloc[:, 0]
         series.name = name
@@ -141,7 +158,7 @@ TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collect
 
 
 class SklearnSkops(Serializer):
-    """scikit-learn estimators with skops: loading refuses types outside scikit-learn/numpy/scipy."""
+    """scikit-learn estimators with skops; loading refuses types outside sklearn/numpy/scipy."""
 
     name = "skops"
 
