@@ -56,9 +56,7 @@ def _collect(procs: list[subprocess.Popen[str]]) -> list[list[int]]:
 
 
 @pytest.fixture
-def local_or_s3(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> tuple[str, dict[str, Any]]:
+def local_or_s3(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:
     if request.param == "local":
         return str(tmp_path / "registry"), {}
     server = request.getfixturevalue("s3_server")

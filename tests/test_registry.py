@@ -52,7 +52,9 @@ def test_artifacts_and_metadata(reg: Registry) -> None:
     assert again.metadata == {"accuracy": 0.5}
     assert list(again.artifacts) == ["weights"]
     np.testing.assert_array_equal(again.get_model_artifact("weights"), np.arange(10))
-    with pytest.raises(ModelNotFoundError, match="has no artifact 'bias'; linked artifacts: weights"):
+    with pytest.raises(
+        ModelNotFoundError, match="has no artifact 'bias'; linked artifacts: weights"
+    ):
         again.get_artifact_ref("bias")
 
 
