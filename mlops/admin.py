@@ -254,35 +254,34 @@ def collect_garbage(
     st = reg.storage
     referenced: set[str] = set()
 
-    def add(ref: Any) -> None:
-        if isinstance(ref, dict) and isinstance(ref.get("id"), str):
-            referenced.add(ref["id"])
+    def add_refs(doc: Any) -> None:
+        # any artifact reference ({"id", "format", "size"}) anywhere in a record counts, so
+        # records this version of gc does not know the shape of still protect what they name
+        if isinstance(doc, dict):
+            if isinstance(doc.get("id"), str) and "format" in doc and "size" in doc:
+                referenced.add(doc["id"])
+            for v in doc.values():
+                add_refs(v)
+        elif isinstance(doc, list):
+            for v in doc:
+                add_refs(v)
 
     files = st.walk("")
-    cache_docs = st.read_json_many(
-        [p for p in files if p.startswith("cache/") and p.endswith(".json")]
-    )
-    for doc in cache_docs.values():
-        for ref in (doc.get("outputs") or {}).values():
-            add(ref)
+    cache_paths = [p for p in files if p.startswith("cache/") and p.endswith(".json")]
+    cache_docs = st.read_json_many(cache_paths)
     run_docs = st.read_json_many(
         [p for p in files if p.startswith("runs/") and p.endswith("/run.json")]
     )
-    for doc in run_docs.values():
-        for rec in (doc.get("steps") or {}).values():
-            for ref in (rec.get("outputs") or {}).values():
-                add(ref)
-    links = [
-        p for p in files if p.startswith("models/") and "/artifacts/" in p and p.endswith(".json")
-    ]
-    for doc in st.read_json_many(links).values():
-        add(doc.get("artifact"))
+    model_docs = st.read_json_many(
+        [p for p in files if p.startswith("models/") and "/artifacts/" in p and p.endswith(".json")]
+    )
+    for docs in (cache_docs, run_docs, model_docs):
+        for doc in docs.values():
+            add_refs(doc)
     unknown_runs = [
         p for p in files if p.startswith("runs/") and p.endswith("/run.json") and p not in run_docs
     ]
-    if unknown_runs or len(cache_docs) < sum(
-        1 for p in files if p.startswith("cache/") and p.endswith(".json")
-    ):
+    if unknown_runs or len(cache_docs) < len(cache_paths):
         # an unreadable record might reference anything: deleting objects would be a guess
         raise MlopsError(
             f"gc: cannot read {len(unknown_runs)} run records or some cache entries in {reg.uri}; "
