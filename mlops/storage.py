@@ -233,7 +233,9 @@ class Storage:
                 entries = self.fs.ls(self.path(rel), detail=False, refresh=True)
             except TypeError:  # filesystems without `refresh`
                 entries = self.fs.ls(self.path(rel), detail=False)
-            except FileNotFoundError:
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e):
+                    raise
                 return []
             return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
@@ -245,7 +247,9 @@ class Storage:
         def find() -> dict[str, int]:
             try:
                 found = self.fs.find(self.path(rel), detail=True)
-            except FileNotFoundError:
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e):
+                    raise
                 return {}
             prefix = self.root.rstrip("/") + "/"
             return {
@@ -261,7 +265,9 @@ class Storage:
         def find() -> dict[str, tuple[int, float | None]]:
             try:
                 found = self.fs.find(self.path(rel), detail=True)
-            except FileNotFoundError:
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e):
+                    raise
                 return {}
             prefix = self.root.rstrip("/") + "/"
             return {
