@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _loadavg() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages: how busy the shared machine was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _fmt(v: float | None, unit: str = "") -> str:
     if v is None:
         return "-"
@@ -194,6 +203,11 @@ def table(rows: dict[str, Row]) -> str:
     return "\n".join(lines)
 
 
+def _load1(report: dict[str, Any], when: str) -> str:
+    load = report.get("load_average", {}).get(when)
+    return f"{load[0]:.1f}" if load else "?"
+
+
 def update_readme(report: dict[str, Any], text: str) -> None:
     """Replace the results section of benchmarks/README.md (between its markers)."""
     start, end = "<!-- results:start -->", "<!-- results:end -->"
@@ -202,7 +216,9 @@ def update_readme(report: dict[str, Any], text: str) -> None:
     section = (
         f"{start}\n"
         f"Date: {report['date']} · machine: {m['nproc']} cores (nproc), {m['memory_gb']} GB "
-        f"memory, {m['cpu']}, Python {m['python']} · command: `{report['command']}`\n\n"
+        f"memory, {m['cpu']}, Python {m['python']} · load average (1 min) "
+        f"{_load1(report, 'before')} before, {_load1(report, 'after')} after · "
+        f"command: `{report['command']}`\n\n"
         f"{text}\n{end}"
     )
     if start in readme and end in readme:
@@ -231,10 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tiny:
         os.environ[TINY_ENV] = "1"
-    timeout = args.timeout or (300.0 if args.quick else 1200.0)
+    timeout = args.timeout or (60.0 if args.tiny else 150.0 if args.quick else 1200.0)
     flags = " ".join(f for f, on in (("--quick", args.quick), ("--tiny", args.tiny)) if on)
+    if args.only:
+        flags += " --only " + " ".join(args.only)
     command = f"python -m benchmarks {flags}".strip()
     rows: dict[str, Row] = {}
+    seconds: dict[str, float] = {}
+    load_before = _loadavg()
     for module, expected in BENCHMARKS:
         if args.only and module not in args.only:
             continue
@@ -243,14 +263,19 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name] = {**_pending(module, goal), "module": module}
             continue
         print(f"running {module} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         for name, r in run_module(module, args.quick, timeout).items():
             rows[name] = {**r, "module": module}
+        seconds[module] = round(time.perf_counter() - started, 1)
+        print(f"  {module}: {seconds[module]:.0f} s", file=sys.stderr, flush=True)
     report = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "quick": args.quick,
         "tiny": args.tiny,
         "machine": machine(),
+        "load_average": {"before": load_before, "after": _loadavg()},
+        "module_seconds": seconds,
         "rows": rows,
     }
     text = table(rows)
