@@ -1,4 +1,5 @@
-"""Whole process: ``python -m mlops +pipeline=train_and_promote``, first run and fully cached.
+"""Whole process: ``python -m mlops +pipeline=train_and_promote``, first run and fully cached;
+and the same for a 1,000-step pipeline from YAML (the per-step cost as a command-line user sees it).
 
 Floor: ``python -c "import hydra, dask, pandas, sklearn"``, the libraries a first run cannot do
 without. A first run is also charged the steps' own time: importing the iris step module and
@@ -14,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import Row, median, repetitions, row, run_python, timed
+from benchmarks._common import Row, median, repetitions, row, run_python, timed, tiny
+from benchmarks.bench_steps import _SOURCE, MODULE
 
 FLOOR = "import hydra, dask, pandas, sklearn"
 _STEPS_TIME = """
@@ -52,8 +54,12 @@ def run(quick: bool) -> dict[str, Row]:
                 raise RuntimeError(f"the second run was not fully cached:\n{out}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    f, s = median(floor), median(steps)
-    t_first, t_cached = median(first), median(cached)
+    rows = _train_and_promote(median(floor), median(steps), median(first), median(cached))
+    rows.update(_yaml_pipeline(reps))
+    return rows
+
+
+def _train_and_promote(f: float, s: float, t_first: float, t_cached: float) -> dict[str, Row]:
     return {
         "train_and_promote process, first run": row(
             t_first,
@@ -72,3 +78,40 @@ def run(quick: bool) -> dict[str, Row]:
             note="4 cached, promote runs (uncached by design); ratio against the import floor",
         ),
     }
+
+
+def _yaml_pipeline(reps: int) -> dict[str, Row]:
+    """A chain of no-op steps written in conf/pipeline/chain.yaml, run with python -m mlops."""
+    n = 20 if tiny() else 1000
+    tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-yaml-"))
+    try:
+        (tmp / f"{MODULE}.py").write_text(_SOURCE)
+        (tmp / "conf" / "pipeline").mkdir(parents=True)
+        lines = ["# @package _global_", "pipeline:", "  name: chain", "steps:"]
+        for i in range(n):
+            lines += [f"  s{i}:", f"    _target_: {MODULE}.noop", f"    i: {i}"]
+            if i:
+                lines.append(f"    x: ${{step:s{i - 1}.out}}")
+        (tmp / "conf" / "pipeline" / "chain.yaml").write_text("\n".join(lines) + "\n")
+        floor, first, cached = [], [], []
+        for r in range(reps):
+            args = ["-m", "mlops", "+pipeline=chain", f"registry.uri={tmp / f'reg-{r}'}"]
+            floor.append(timed(run_python, ["-c", "import hydra, dask"], cwd=tmp))
+            first.append(timed(run_python, args, cwd=tmp))
+            cached.append(timed(run_python, args, cwd=tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    f = median(floor)
+    rows: dict[str, Row] = {}
+    for label, samples in (("first run", first), ("cached", cached)):
+        t = median(samples)
+        rows[f"{n:,} steps chain from YAML, process, {label}"] = row(
+            t,
+            "s",
+            floor=f,
+            goal="(no goal: for reading)",
+            note=f"{(t - f) * 1000 / n:.2f} ms/step above the floor (import hydra, dask), "
+            "fixed costs included: Hydra composing and saving the config, compile, execute, "
+            "progress lines",
+        )
+    return rows

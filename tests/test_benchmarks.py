@@ -23,6 +23,8 @@ OWN_ROWS = [
     ),
     "train_and_promote process, first run",
     "train_and_promote process, fully cached",
+    "20 steps chain from YAML, process, first run",
+    "20 steps chain from YAML, process, cached",
 ]
 
 
