@@ -24,7 +24,6 @@ their own (see :data:`mlops.serializers.FORMAT_VERSION`).
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 import importlib.machinery
 import importlib.util
@@ -147,6 +146,7 @@ def _parse(module: str) -> _Module | None:
         return _PARSED[key]
     with open(path, "rb") as f:
         tree = ast.parse(f.read(), filename=path)
+    tree = _NoDocstrings().visit(tree)  # docstrings cannot change a result: drop them once
     is_package = os.path.basename(path) == "__init__.py"
     package = module if is_package else module.rpartition(".")[0]
     defs: dict[str, ast.AST] = {}
@@ -218,9 +218,11 @@ class _NoDocstrings(ast.NodeTransformer):
 
 
 def _dump(node: ast.AST) -> str:
-    """The code of ``node`` without comments, docstrings, formatting or line numbers."""
-    tree = _NoDocstrings().visit(copy.deepcopy(node))  # parsed trees are shared: copy first
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+    """The code of ``node`` without comments, docstrings, formatting or line numbers.
+
+    (Docstrings were removed from the whole tree once, when it was parsed.)
+    """
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 
 def _local_names(node: ast.AST) -> set[str]:
