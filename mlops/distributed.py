@@ -27,6 +27,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import types
+import uuid
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -113,6 +115,57 @@ def check_registry_reachable(registry: Registry, address: str | None) -> None:
         )
 
 
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _share_callables(graph: dict[Hashable, Any]) -> dict[Hashable, Any]:
+    """The graph with a callable object that several tasks share made one piece of data.
+
+    Every task of a run calls the same :class:`~mlops.executor.StepRunner`, which carries the
+    whole plan; sent inside each task it would be serialized once per step (quadratic in the
+    number of steps). As a key of its own it is sent once, and each worker fetches it once.
+
+    Examples:
+        >>> class Task:
+        ...     def __call__(self, x): return x
+        >>> t = Task()
+        >>> g = _share_callables({"a-1": (t, 1), "b-2": (t, "a-1"), "c-3": (len, "a-1")})
+        >>> [k for k in g if str(k).startswith("mlops-callable-")] != [], g["c-3"][0] is len
+        (True, True)
+    """
+    uses: dict[int, int] = {}
+    for task in graph.values():
+        if _shareable(task):
+            uses[id(task[0])] = uses.get(id(task[0]), 0) + 1
+    keys: dict[int, str] = {}
+    out: dict[Hashable, Any] = {}
+    for key, task in graph.items():
+        if _shareable(task) and uses[id(task[0])] > 1:
+            fn = task[0]
+            if id(fn) not in keys:
+                keys[id(fn)] = f"mlops-callable-{uuid.uuid4().hex}"
+                out[keys[id(fn)]] = fn
+            out[key] = (_call, keys[id(fn)], *task[1:])
+        else:
+            out[key] = task
+    return out
+
+
+def _calls_shared(task: Any, shared: dict[str, Any]) -> bool:
+    return isinstance(task, tuple) and len(task) > 1 and task[0] is _call and task[1] in shared
+
+
+def _shareable(task: Any) -> bool:
+    """A task whose callable is an object with state (not a plain function or class)."""
+    return (
+        isinstance(task, tuple)
+        and bool(task)
+        and callable(task[0])
+        and not isinstance(task[0], (type, types.FunctionType, types.BuiltinFunctionType))
+    )
+
+
 class DistributedScheduler:
     """A Dask ``get`` on a dask.distributed cluster that reports each task's result as it ends.
 
@@ -187,14 +240,28 @@ class DistributedScheduler:
         """
         distributed = _import_distributed()
         client = self.client
+        graph = _share_callables(graph)
+        shared = [k for k in graph if isinstance(k, str) and k.startswith("mlops-callable-")]
+        if shared:
+            # on every worker up front, so that the scheduler spreads the steps instead of
+            # keeping them next to the one worker that holds the runner
+            objects = {k: graph.pop(k) for k in shared}
+            scattered = client.scatter(objects, broadcast=True, hash=False)
+            graph = {
+                k: (t[0], scattered[t[1]], *t[2:]) if _calls_shared(t, scattered) else t
+                for k, t in graph.items()
+            }
         futures = client.get(graph, list(keys), sync=False)
         results: dict[Hashable, Any] = {}
         try:
-            for future in distributed.as_completed(futures):
-                value = future.result()  # re-raises a task's own exception
-                results[future.key] = value
-                if on_result is not None:
-                    on_result(future.key, value)
+            # results are gathered in the background, in batches (one round trip per batch,
+            # not per step); a task's own exception is re-raised here
+            done = distributed.as_completed(futures, with_results=True, raise_errors=True)
+            for batch in done.batches():
+                for future, value in batch:
+                    results[future.key] = value
+                    if on_result is not None:
+                        on_result(future.key, value)
         except BaseException:
             client.cancel(futures)
             raise

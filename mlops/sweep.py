@@ -205,6 +205,7 @@ def run_sweep(
         assert j.plan is not None and j.registry is not None and j.execution is not None
         held[j.number] = _held_back(j.plan, policy)
         guarded = _Guarded(j.execution.runner())
+        after_shared = _AfterShared(guarded)  # one object per job: serialized once per job
         reg = _registry_id(j.registry)
         for name, sp in j.plan.steps.items():
             if name in held[j.number]:
@@ -221,7 +222,7 @@ def run_sweep(
                 shared[(reg, sp.key)] = key
             else:
                 key = f"{sp.key}-job{j.number}"
-                graph[key] = (_AfterShared(guarded), name, first, *deps)
+                graph[key] = (after_shared, name, first, *deps)
             key_of[(j.number, name)] = key
             owner_of_key[key] = (j, name)
     if graph:
@@ -231,6 +232,7 @@ def run_sweep(
     for j in _promotion_order([j for j in live if j.failed is None and held[j.number]], policy):
         assert j.plan is not None and j.execution is not None
         graph2: dict[Hashable, Any] = {}
+        promoter = _Guarded(j.execution.runner())
         for name, sp in j.plan.steps.items():
             if name not in held[j.number]:
                 continue
@@ -240,7 +242,7 @@ def run_sweep(
                     graph2[key_of[(j.number, d)]] = results[(j.number, d)]
                 deps.append(key_of[(j.number, d)])
             key = f"{sp.key}-job{j.number}"
-            graph2[key] = (_Guarded(j.execution.runner()), name, *deps)
+            graph2[key] = (promoter, name, *deps)
             key_of[(j.number, name)] = key
             owner_of_key[key] = (j, name)
         keys = [key_of[(j.number, n)] for n in j.plan.steps if n in held[j.number]]
