@@ -86,6 +86,7 @@ class SweepJob:
     metric: float | None = None
     failed: StepFailedError | None = None
     result: Run | None = None
+    planned: bool = False  # plan=true: the plan was printed, nothing ran
 
     @property
     def label(self) -> str:
@@ -290,7 +291,11 @@ def summary(jobs: Sequence[SweepJob], policy: PromotionPolicy) -> list[dict[str,
         row: dict[str, Any] = {
             "job": j.number,
             "overrides": list(j.overrides),
-            "status": "failed" if (j.error or j.failed) else "completed",
+            "status": "failed"
+            if (j.error or j.failed)
+            else "planned"
+            if j.planned
+            else "completed",
             "metric": None,
             "metric_name": policy.metric,
             "model": None,
@@ -335,7 +340,7 @@ def format_summary(rows: Sequence[dict[str, Any]], seconds: float | None = None)
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
     ]
     failed = [r for r in rows if r["status"] == "failed"]
-    done = len(rows) - len(failed)
+    done = sum(r["status"] == "completed" for r in rows)
     took = f" in {seconds:.2f}s" if seconds is not None else ""
     lines.append(f"{done} of {len(rows)} jobs completed{took}")
     for r in failed:

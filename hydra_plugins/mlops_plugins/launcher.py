@@ -170,6 +170,7 @@ def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None
         sys.path.insert(0, cwd)  # the user's step modules, as `python -m` makes them importable
     if cfg.get("plan"):
         run_config(cfg)
+        job.planned = True
         return
     registry = open_registry(cfg)
     job.plan = compile_pipeline(cfg, registry)
