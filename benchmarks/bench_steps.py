@@ -105,7 +105,8 @@ def run(quick: bool) -> dict[str, Row]:
             for scheduler in ("sync", "threads"):
                 get = _dask_get(scheduler)
                 pipe = _Pipeline(cfg, scheduler, n)
-                pipe.run(str(tmp / "warmup"))  # imports, parsing the step module
+                warm = _Pipeline(_config(20, shape), scheduler, 20)
+                warm.run(str(tmp / f"warmup-{shape}-{scheduler}"))  # imports, parsing the module
                 first: list[tuple[float, float]] = []
                 cached: list[tuple[float, float]] = []
                 bare: list[float] = []
