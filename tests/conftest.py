@@ -104,11 +104,36 @@ class S3Server:
         ]
 
 
+def _atomic_conditional_puts() -> None:
+    """Make moto's PUT with ``If-None-Match: *`` atomic, as it is on S3.
+
+    moto (5.x) checks that the key is absent and then stores the object without a lock, so two
+    of its server threads can both pass the check and both "create" one key; real S3 lets
+    exactly one conditional write win. The concurrency tests need the real behaviour.
+    """
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    original = S3Response.put_object
+    if getattr(original, "_mlops_atomic", False):
+        return
+    lock = threading.Lock()
+
+    def put_object(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    put_object._mlops_atomic = True  # type: ignore[attr-defined]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """moto's S3 server on 127.0.0.1 (a free port), for the whole session."""
     from moto.server import ThreadedMotoServer
 
+    _atomic_conditional_puts()
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
