@@ -28,7 +28,7 @@ DEFAULT_GRACE = 3600.0
 # -- output -----------------------------------------------------------------------------------
 
 
-def _table(headers: Sequence[str], rows: list[Sequence[Any]]) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows as a plain text table with aligned columns.
 
     Examples:

@@ -228,3 +228,16 @@ def test_every_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for command in COMMANDS:
         assert f"| `mlops {command}" in readme, command
+
+
+def test_console_script_matches_python_m(populated: Path) -> None:
+    """The installed `mlops` script and `python -m mlops` print the same thing."""
+    import shutil
+
+    script = shutil.which("mlops", path=str(Path(sys.executable).parent))
+    assert script is not None, "the mlops console script is not installed"
+    res = subprocess.run(
+        [script, "models"], cwd=populated, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == mlops("models", cwd=populated).stdout
