@@ -256,7 +256,8 @@ def _read_steps(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     raw = OmegaConf.to_container(steps_cfg, resolve=False)
     assert isinstance(raw, dict)
     out: dict[str, dict[str, Any]] = {}
-    for name, raw_args in raw.items():
+    for raw_name, raw_args in raw.items():
+        name = str(raw_name)
         key = f"steps.{name}"
         if isinstance(raw_args, dict):  # a mapping: read its values without OmegaConf if we can
             pairs = [(arg, _plain_value(value)) for arg, value in raw_args.items()]
@@ -275,7 +276,7 @@ def _read_steps(cfg: DictConfig) -> dict[str, dict[str, Any]]:
                 except OmegaConfBaseException as e:
                     raise ConfigError(str(e).splitlines()[0], f"{key}.{arg}") from e
             args[str(arg)] = value
-        out[str(name)] = args
+        out[name] = args
     return out
 
 
@@ -524,7 +525,7 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     sigs: dict[str, StepSignature] = {}
     by_target: dict[Any, StepSignature] = {}  # many steps often share one function
     for name, args in steps_args.items():
-        target = args.get(Keys.TARGET)
+        target: Any = args.get(Keys.TARGET)
         if not isinstance(target, str) or target not in by_target:
             sig = _signature(target, f"steps.{name}._target_")
             if isinstance(target, str):
