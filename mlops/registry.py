@@ -362,7 +362,7 @@ class Registry:
             mv = self._read_version(name, spec) if spec > 0 else None
             if mv is None:
                 last = self._latest_number(name)
-                have = f"versions 1 to {last}" if last else "no versions yet"
+                have = _have(last)
                 raise ModelNotFoundError(f"model '{name}' has no version {spec} (it has {have})")
             return mv
         if spec == "latest":
@@ -398,7 +398,10 @@ class Registry:
         from .errors import did_you_mean
 
         hint = did_you_mean(name, known)
-        return f"model '{name}' has no versions yet.{hint} {self._how_to_promote(name)}"
+        return (
+            f"model '{name}' has no versions yet.{hint} Run the pipeline that trains it "
+            "(e.g. python -m mlops +pipeline=train_and_promote) to register one."
+        )
 
     def _how_to_promote(self, name: str) -> str:
         last = self._latest_number(name)
@@ -473,7 +476,7 @@ class Registry:
             raise StageError(f"model version must be a number, got {number!r}")
         if self._read_version(name, number) is None:
             last = self._latest_number(name)
-            have = f"versions 1 to {last}" if last else "no versions yet"
+            have = _have(last)
             raise ModelNotFoundError(f"model '{name}' has no version {number} (it has {have})")
         while True:
             current = self._current_stages(name)
@@ -585,6 +588,13 @@ def _holder_stack(history: list[StageChange], stage: str) -> list[int]:
                 stack.remove(holder)
             stack.append(holder)
     return stack
+
+
+def _have(last: int) -> str:
+    """How many versions a model has, for messages: "versions 1 to 3", "only version 1"."""
+    if not last:
+        return "no versions yet"
+    return "only version 1" if last == 1 else f"versions 1 to {last}"
 
 
 def _check_stage(stage: Any, allow: Iterable[str]) -> str:
