@@ -198,11 +198,11 @@ def run(pipeline: str, overrides: Sequence[str] = (), *, quiet: bool = False) ->
     Returns:
         The run record.
 
-    Examples:
-        >>> import mlops  # doctest: +SKIP
-        >>> run = mlops.run("train_and_promote", ["registry.uri=/tmp/reg"])  # doctest: +SKIP
-        >>> run.steps  # doctest: +SKIP
-        {'load_data': 'ran', 'split': 'ran', 'train': 'ran', 'evaluate': 'ran', 'promote': 'ran'}
+    Example::
+
+        import mlops
+        run = mlops.run("train_and_promote", ["registry.uri=/tmp/reg"])
+        run.steps  # {'load_data': 'ran', 'split': 'ran', ..., 'promote': 'ran'}
     """
     import io
 

@@ -9,6 +9,7 @@ the resolved config (secrets redacted), each step's status (``ran``, ``cached``,
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedactSavedConfigs", "Run", "get_run", "list_runs", "new_run_id", "redact"]
 
-_SECRET_WORDS = ("secret", "password", "token", "key", "credential", "passwd", "auth", "private")
+_STRONG_SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private")
 
 
 def new_run_id() -> str:
@@ -37,9 +38,10 @@ def new_run_id() -> str:
 def redact(value: Any, _key: str = "") -> Any:
     """A copy of ``value`` with the values of secret-looking keys replaced by ``'***'``.
 
-    Keys are matched by the words they contain (``secret``, ``password``, ``token``, ``key``,
-    ``credential``, ``auth``, ``private``; not ``..._url``), at any depth; passwords inside URLs
-    are hidden too. Used on every config saved in a run record.
+    A key is secret when its last part contains ``secret``, ``password``, ``token``,
+    ``credential`` or ``private``, has the word ``auth``, or ends in ``key`` / ``key_id``
+    (``key``, ``api_key``, ``access_key_id``; not ``key_column``, not ``..._url``), at any depth;
+    passwords inside URLs are hidden too. Used on every config saved in a run record.
 
     Examples:
         >>> redact({"registry": {"storage_options": {"key": "AK", "endpoint_url": "http://x"}}})
@@ -76,8 +78,24 @@ def _redact_override(value: Any) -> Any:
 
 
 def _is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(w in lowered for w in _SECRET_WORDS) and "url" not in lowered
+    """Whether a config key names a credential, judged by its last dotted part.
+
+    Examples:
+        >>> [_is_secret_key(k) for k in ("key", "aws_access_key_id", "client_secret", "api-token")]
+        [True, True, True, True]
+        >>> [_is_secret_key(k) for k in ("key_column", "author", "endpoint_url", "n_keys_seen")]
+        [False, False, False, False]
+    """
+    last = key.rsplit(".", 1)[-1].lstrip("+~").lower()
+    if "url" in last:
+        return False
+    if any(w in last for w in _STRONG_SECRET_WORDS):
+        return True
+    words = [w for w in re.split(r"[_\-\s]+", last) if w]
+    if any(w in ("auth", "authorization") for w in words):
+        return True
+    # `key`, `api_key`, `access_key_id`, `account_key`; not `key_column`
+    return "key" in words and words[-1] in ("key", "id")
 
 
 class RedactSavedConfigs:
@@ -95,6 +113,14 @@ class RedactSavedConfigs:
         from omegaconf import OmegaConf
 
         hc = config.hydra
+        # Most runs carry no secret at all: find that out from the config in memory, so that the
+        # saved files are only read back (YAML parsing is slow) when one of them needs rewriting.
+        overrides = [str(o) for o in hc.overrides.task]
+        job = OmegaConf.to_container(config, resolve=False)
+        assert isinstance(job, dict)
+        job.pop("hydra", None)
+        if redact(overrides) == overrides and redact(job) == job:
+            return
         files = []
         if hc.get("output_subdir") is not None:
             folder = Path(hc.runtime.output_dir) / str(hc.output_subdir)
