@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import IO, Any
 
 from .errors import ArtifactError
@@ -36,7 +36,7 @@ class ArtifactRef:
     size: int
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"id": self.id, "format": self.format, "size": self.size}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ArtifactRef:
