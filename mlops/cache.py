@@ -260,6 +260,8 @@ class Decision:
     why: list[str] = field(default_factory=list)
     key: str | None = None
     entry: CacheEntry | None = None
+    #: the input content hashes ``key`` was computed from (a runner seeing the same ones reuses it)
+    inputs: dict[str, str] | None = None
 
     @property
     def cached(self) -> bool:
@@ -289,6 +291,7 @@ class CacheLookup:
         self.enabled = enabled
         self.refresh = frozenset(refresh)
         self._docs: dict[str, dict[str, Any] | None] = {}
+        self._entries: dict[str, CacheEntry | None] = {}  # key -> parsed _docs[key]
         self._sizes: dict[str, bool] = {}
         self.verified: set[str] = set()  # artifact ids whose bytes were hashed and matched
         self.corrupted: dict[str, ArtifactRef] = {}  # artifact id -> ref, bytes do not match
@@ -325,17 +328,22 @@ class CacheLookup:
 
     def read(self, key: str) -> CacheEntry | None:
         with self.lock:
+            if key in self._entries:
+                return self._entries[key]
             if key not in self._docs:
                 self._docs[key] = self.registry.storage.read_json(CacheEntry.path_for(key))
             doc = self._docs[key]
-        try:
-            return CacheEntry.from_json(doc) if doc is not None else None
-        except (KeyError, TypeError, ValueError):
-            return None  # an entry from an incompatible version: not trusted
+            try:
+                entry = CacheEntry.from_json(doc) if doc is not None else None
+            except (KeyError, TypeError, ValueError):
+                entry = None  # an entry from an incompatible version: not trusted
+            self._entries[key] = entry
+            return entry
 
     def forget(self, key: str) -> None:
         with self.lock:
             self._docs.pop(key, None)
+            self._entries.pop(key, None)
 
     def present(self, ref: ArtifactRef) -> bool:
         with self.lock:
@@ -397,6 +405,7 @@ class CacheLookup:
         self._write_index(sp, entry)
         with self.lock:
             self._docs[entry.key] = entry.to_json()
+            self._entries.pop(entry.key, None)
 
     def touch(self, sp: StepPlan, entry: CacheEntry) -> None:
         """After a hit: point the step's index at ``entry`` if it points elsewhere, so that a
@@ -476,15 +485,16 @@ def _decide_step(
         if why:
             return Decision(sp.name, "will run", why)
         return Decision(sp.name, "may run", pending)
-    key = cache_key(sp.static_key, {k: v for k, v in input_ids.items() if v is not None})
+    known = {k: v for k, v in input_ids.items() if v is not None}
+    key = cache_key(sp.static_key, known)
     entry, problems = lookup.check(sp, key)
     if entry is not None:
-        return Decision(sp.name, "cached", [], key, entry)
+        return Decision(sp.name, "cached", [], key, entry, known)
     if not problems and explain:
         problems = reasons(lookup.previous(sp), ingredients(sp, input_ids)) or [
             "no cache entry for these ingredients"
         ]
-    return Decision(sp.name, "will run", problems, key)
+    return Decision(sp.name, "will run", problems, key, None, known)
 
 
 def warn(message: str) -> None:

@@ -134,7 +134,7 @@ class StepRunner:
             arg: (by_step[i.step].outputs[i.output].id if i.kind == "step" else i.artifact.id)  # type: ignore[index,union-attr]
             for arg, i in sp.inputs.items()
         }
-        key = cache_key(sp.static_key, input_ids)
+        key = self._key(sp, input_ids)
         started = time.perf_counter()
         result = self._lookup(sp, key)
         if result is None:
@@ -151,6 +151,14 @@ class StepRunner:
         result.seconds = time.perf_counter() - started
         result.cache_key = key
         return result
+
+    def _key(self, sp: StepPlan, input_ids: dict[str, str]) -> str:
+        """The step's cache key: the one :func:`decide` computed if it saw the same inputs."""
+        if self.lookup.off_reason(sp) is None:
+            predicted = self.decisions().get(sp.name)
+            if predicted is not None and predicted.key is not None and predicted.inputs == input_ids:
+                return predicted.key
+        return cache_key(sp.static_key, input_ids)
 
     def _lookup(self, sp: StepPlan, key: str) -> StepResult | None:
         if self.lookup.off_reason(sp) is not None:
