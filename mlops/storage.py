@@ -39,20 +39,46 @@ class Storage:
     """A folder on an fsspec filesystem, addressed by paths relative to its root."""
 
     def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
-        import fsspec
-        from fsspec.implementations.local import LocalFileSystem
-
         raw = str(uri)
         #: the URI as shown in messages and logs: credentials in it (``user:pass@``) are hidden
         self.uri = redact_uri(raw)
-        options = dict(storage_options or {})
-        protocol = raw.split("://", 1)[0] if "://" in raw else "file"
+        self._raw = raw
+        self._options = dict(storage_options or {})
+        self._fs: Any = None
+        if _plain_local_path(raw) and not self._options:
+            # A plain folder path: the root is what fsspec's local filesystem would make of it,
+            # and the filesystem object (and importing fsspec) waits until an operation that
+            # is not done with the OS directly needs it.
+            path = os.path.expanduser(raw) if raw.startswith("~") else raw
+            self.local, self.remote = True, False
+            self.root = os.path.abspath(path).rstrip("/") or "/"
+            return
+        fs, root = self._connect()
+        self._fs = fs
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.local = isinstance(fs, LocalFileSystem)
+        #: True for filesystems reached over a network (object stores, ...), where a missing
+        #: bucket or an unreachable endpoint must be told apart from an empty registry
+        self.remote = not self.local and self._protocol() != "memory"
+        if self.local:
+            root = os.path.abspath(root)
+        self.root = root.rstrip("/") or "/"
+
+    def _protocol(self) -> str:
+        return self._raw.split("://", 1)[0] if "://" in self._raw else "file"
+
+    def _connect(self) -> tuple[Any, str]:
+        import fsspec
+
+        options = dict(self._options)
+        protocol = self._protocol()
         if protocol not in ("file", "local", "memory"):
             # Listings cached by the filesystem would make exists() and ls() answer from a past
             # moment; version numbers and stage history must see other writers' creations.
             options.setdefault("use_listings_cache", False)
         try:
-            fs, root = fsspec.core.url_to_fs(raw, **options)
+            fs, root = fsspec.core.url_to_fs(self._raw, **options)
         except ImportError as e:
             extra = {"s3": "mlops[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}.get(protocol)
             hint = f" Install it with: pip install '{extra}'" if extra else ""
@@ -62,14 +88,14 @@ class Storage:
             ) from e
         except (ValueError, TypeError) as e:
             raise RegistryError(f"registry '{self.uri}': {e}", self.uri) from e
-        self.fs = fs
-        self.local = isinstance(fs, LocalFileSystem)
-        #: True for filesystems reached over a network (object stores, ...), where a missing
-        #: bucket or an unreachable endpoint must be told apart from an empty registry
-        self.remote = not self.local and protocol != "memory"
-        if self.local:
-            root = os.path.abspath(root)
-        self.root = root.rstrip("/") or "/"
+        return fs, root
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem (for a plain local folder, created on first use)."""
+        if self._fs is None:
+            self._fs = self._connect()[0]
+        return self._fs
 
     def check(self) -> None:
         """Fail early, with one clear message, if the registry's location cannot be used.
@@ -222,6 +248,8 @@ class Storage:
         return out
 
     def exists(self, rel: str) -> bool:
+        if self.local:  # fsspec's local exists() is a stat that answers False on any error
+            return os.path.exists(self.path(rel))
         return self._call("check", rel, lambda: self.fs.exists(self.path(rel)))
 
     def has_record(self, rel: str) -> bool:
@@ -253,6 +281,14 @@ class Storage:
 
     def list(self, rel: str) -> list[str]:
         """Sorted names directly under ``rel`` (files and folders); [] if it does not exist."""
+        if self.local:
+            try:
+                with os.scandir(self.path(rel)) as it:
+                    return sorted(e.name for e in it)
+            except FileNotFoundError:
+                return []
+            except Exception:
+                pass  # not a folder, or an error: fsspec answers (and reports) as before
 
         def ls() -> list[str]:
             try:
@@ -443,6 +479,11 @@ def _mtime(info: dict[str, Any]) -> float | None:
         if value is not None and hasattr(value, "timestamp"):
             return float(value.timestamp())
     return None
+
+
+def _plain_local_path(raw: str) -> bool:
+    """True for a POSIX folder path with no protocol (fsspec reads it as a local folder)."""
+    return os.sep == "/" and ":" not in raw and bool(raw)
 
 
 def _dumps(doc: Any) -> bytes:
