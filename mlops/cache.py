@@ -292,6 +292,7 @@ class CacheLookup:
         self.refresh = frozenset(refresh)
         self._docs: dict[str, dict[str, Any] | None] = {}
         self._entries: dict[str, CacheEntry | None] = {}  # key -> parsed _docs[key]
+        self._index_keys: dict[str, str | None] = {}  # step -> key in its index (prefetched)
         self._sizes: dict[str, bool] = {}
         self.verified: set[str] = set()  # artifact ids whose bytes were hashed and matched
         self.corrupted: dict[str, ArtifactRef] = {}  # artifact id -> ref, bytes do not match
@@ -407,14 +408,31 @@ class CacheLookup:
             self._docs[entry.key] = entry.to_json()
             self._entries.pop(entry.key, None)
 
+    def prefetch_index(self, steps: list[str]) -> None:
+        """Read the indexes of ``steps`` in one batch (the steps predicted to be hits), so that
+        :meth:`touch` needs no read of its own."""
+        paths = {index_path(self.plan.pipeline, name): name for name in steps}
+        docs = self.registry.storage.read_json_many(list(paths))
+        with self.lock:
+            for path, name in paths.items():
+                doc = docs.get(path)
+                self._index_keys[name] = doc.get("key") if isinstance(doc, dict) else None
+
     def touch(self, sp: StepPlan, entry: CacheEntry) -> None:
         """After a hit: point the step's index at ``entry`` if it points elsewhere, so that a
-        plan compares with what the step last used (one small read; a write only on change)."""
-        doc = self.registry.storage.read_json(index_path(self.plan.pipeline, sp.name))
-        if not isinstance(doc, dict) or doc.get("key") != entry.key:
+        plan compares with what the step last used (a write only on change)."""
+        with self.lock:
+            prefetched = sp.name in self._index_keys
+            current = self._index_keys.pop(sp.name, None)
+        if not prefetched:
+            doc = self.registry.storage.read_json(index_path(self.plan.pipeline, sp.name))
+            current = doc.get("key") if isinstance(doc, dict) else None
+        if current != entry.key:
             self._write_index(sp, entry)
 
     def _write_index(self, sp: StepPlan, entry: CacheEntry) -> None:
+        with self.lock:
+            self._index_keys.pop(sp.name, None)
         self.registry.storage.write_json(
             index_path(self.plan.pipeline, sp.name),
             {

@@ -125,6 +125,7 @@ class StepRunner:
                 self._decisions = decide(self.lookup)
                 for ref in self.lookup.corrupted.values():
                     self.registry.store.discard(ref)  # so that the producer can store it again
+                self.lookup.prefetch_index([n for n, d in self._decisions.items() if d.cached])
             return self._decisions
 
     def __call__(self, name: str, *upstream: StepResult) -> StepResult:
