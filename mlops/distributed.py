@@ -14,9 +14,11 @@ before anything runs, a ``memory://`` registry (it lives in one process) and a l
 a scheduler on another machine.
 
 Progress: Dask's local callbacks do not fire on a cluster, so :meth:`DistributedScheduler.run`
-reports each step's result as its future completes. A worker that dies is handled by Dask (its
-tasks are rerun elsewhere, up to ``distributed.scheduler.allowed-failures`` times); an exception
-raised by a step is not retried: it is re-raised here and fails the run, naming the step.
+reports each step's result as its future completes, gathering finished results in batches (one
+round trip per batch; at most one batch every ``GATHER_INTERVAL`` seconds, 0.1). A worker that
+dies is handled by Dask (its tasks are rerun elsewhere, up to
+``distributed.scheduler.allowed-failures`` times); an exception raised by a step is not retried:
+it is re-raised here and fails the run, naming the step.
 
 ``dask.distributed`` is an optional dependency (``pip install 'mlops[distributed]'``), imported
 only when this executor is used.
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import socket
+import time
 import types
 import uuid
 from collections.abc import Callable, Hashable, Sequence
@@ -178,6 +182,8 @@ class DistributedScheduler:
     """
 
     reports_results = True
+    #: seconds between two gathers of results while steps finish in quick succession
+    GATHER_INTERVAL = 0.1
 
     def __init__(
         self,
@@ -254,11 +260,22 @@ class DistributedScheduler:
         futures = client.get(graph, list(keys), sync=False)
         results: dict[Hashable, Any] = {}
         try:
-            # results are gathered in the background, in batches (one round trip per batch,
-            # not per step); a task's own exception is re-raised here
-            done = distributed.as_completed(futures, with_results=True, raise_errors=True)
-            for batch in done.batches():
-                for future, value in batch:
+            # Results are gathered a batch at a time, one round trip per batch (as_completed's
+            # own with_results gathers each future separately, a round trip per step). When
+            # steps finish faster than every GATHER_INTERVAL seconds, the batch waits for the
+            # rest of the interval so that it takes more of them; a step that ends after a quiet
+            # spell is reported at once. A task's own exception is re-raised by gather.
+            done = distributed.as_completed(futures)
+            last = -math.inf
+            while not done.is_empty():
+                batch = done.next_batch(block=True)
+                pause = last + self.GATHER_INTERVAL - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                    batch += done.next_batch(block=False)
+                values = client.gather(batch, errors="raise")
+                last = time.monotonic()
+                for future, value in zip(batch, values, strict=True):
                     results[future.key] = value
                     if on_result is not None:
                         on_result(future.key, value)
