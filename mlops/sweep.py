@@ -142,7 +142,11 @@ def _held_back(plan: Plan, policy: PromotionPolicy) -> set[str]:
 
 
 def _registry_id(reg: Registry) -> str:
-    return json.dumps([reg.uri, sorted(map(str, reg.storage.fs.storage_options.items()))])
+    """What tells two jobs' registries apart: a local folder's path, or a URI and its options."""
+    storage = reg.storage
+    if storage.local:  # by path alone: no filesystem object needed (nor fsspec imported)
+        return json.dumps(["local", storage.root])
+    return json.dumps([reg.uri, sorted(map(str, storage.fs.storage_options.items()))])
 
 
 class _Prefixed(io.TextIOBase):
