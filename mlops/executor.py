@@ -157,7 +157,7 @@ class StepRunner:
         """The step's cache key: the one :func:`decide` computed if it saw the same inputs."""
         if self.lookup.off_reason(sp) is None:
             predicted = self.decisions().get(sp.name)
-            if predicted is not None and predicted.key is not None and predicted.inputs == input_ids:
+            if predicted is not None and predicted.key and predicted.inputs == input_ids:
                 return predicted.key
         return cache_key(sp.static_key, input_ids)
 
@@ -382,9 +382,19 @@ def get_scheduler(
     if name == "processes":
         import dask.multiprocessing
 
+        from .distributed import install_shared_callables
+
         def get_processes(graph: dict[str, Any], keys: list[str]) -> Any:
+            # The step runner (the whole plan) goes to each worker process once, with the
+            # pool's initializer, rather than pickled into every task.
+            shipped, init = install_shared_callables(
+                graph,  # type: ignore[arg-type]
+                dask.config.get("multiprocessing.initializer", None),
+            )
             # spawned workers (Dask's default context): safe with threads, same on every OS
-            return dask.multiprocessing.get(graph, keys, num_workers=num_workers)
+            return dask.multiprocessing.get(
+                shipped, keys, num_workers=num_workers, initializer=init
+            )
 
         return get_processes
     if name == "distributed":
