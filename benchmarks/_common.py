@@ -80,9 +80,15 @@ def interleaved(reps: int, **subjects: Callable[[], Any]) -> dict[str, list[floa
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    """The environment for timed child processes: this one, with a fixed hash seed."""
+    """The environment for timed child processes: this one, with a fixed hash seed.
+
+    Bytecode caching is allowed as on a user's machine (some sandboxes and CI set
+    PYTHONDONTWRITEBYTECODE, which makes every process recompile every module it imports, the
+    floor's and mlops' alike).
+    """
     env = {**os.environ, "PYTHONHASHSEED": "0", **extra}
     env.pop("HYDRA_FULL_ERROR", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
