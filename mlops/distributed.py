@@ -34,6 +34,7 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["DistributedScheduler", "check_registry_reachable", "is_local_address"]
 
 _INSTALL_HINT = "Install it with: pip install 'mlops[distributed]'"
+_PREFIX = "mlops-callable-"
 
 
 def _import_distributed() -> Any:
@@ -148,12 +150,58 @@ def _share_callables(graph: dict[Hashable, Any]) -> dict[Hashable, Any]:
         if _shareable(task) and uses[id(task[0])] > 1:
             fn = task[0]
             if id(fn) not in keys:
-                keys[id(fn)] = f"mlops-callable-{uuid.uuid4().hex}"
+                keys[id(fn)] = f"{_PREFIX}{uuid.uuid4().hex}"
                 out[keys[id(fn)]] = fn
             out[key] = (_call, keys[id(fn)], *task[1:])
         else:
             out[key] = task
     return out
+
+
+#: shared callables installed in this process by a process pool's initializer, by key
+_INSTALLED: dict[str, Any] = {}
+
+
+def _install(objects: dict[str, Any], then: Callable[[], Any] | None = None) -> None:
+    """A pool initializer: keep the run's shared callables in this worker process."""
+    _INSTALLED.update(objects)
+    if then is not None:
+        then()
+
+
+def _call_installed(key: str, *args: Any) -> Any:
+    return _INSTALLED[key](*args)
+
+
+def install_shared_callables(
+    graph: dict[Hashable, Any], initializer: Callable[[], Any] | None = None
+) -> tuple[dict[Hashable, Any], Callable[[], Any] | None]:
+    """For a process pool: the graph with each shared callable object sent once per process.
+
+    Returns the graph whose tasks name their callable by key and a pool initializer that
+    installs the callables in each worker process (then calls ``initializer``, if any). A
+    process pool pickles every task it runs: carried inside each task, a
+    :class:`~mlops.executor.StepRunner` (the whole plan) would be pickled and unpickled once
+    per step; with the initializer it is once per worker process.
+
+    Examples:
+        >>> class Task:
+        ...     def __call__(self, x): return x + 1
+        >>> t = Task()
+        >>> g, init = install_shared_callables({"a-1": (t, 1), "b-2": (t, "a-1")})
+        >>> g["a-1"][0] is _call_installed, init is not None
+        (True, True)
+    """
+    graph = _share_callables(graph)
+    objects = {
+        k: graph.pop(k) for k in list(graph) if isinstance(k, str) and k.startswith(_PREFIX)
+    }
+    if not objects:
+        return graph, initializer
+    graph = {
+        k: (_call_installed, *t[1:]) if _calls_shared(t, objects) else t for k, t in graph.items()
+    }
+    return graph, partial(_install, objects, initializer)
 
 
 def _calls_shared(task: Any, shared: dict[str, Any]) -> bool:
@@ -247,7 +295,7 @@ class DistributedScheduler:
         distributed = _import_distributed()
         client = self.client
         graph = _share_callables(graph)
-        shared = [k for k in graph if isinstance(k, str) and k.startswith("mlops-callable-")]
+        shared = [k for k in graph if isinstance(k, str) and k.startswith(_PREFIX)]
         if shared:
             # on every worker up front, so that the scheduler spreads the steps instead of
             # keeping them next to the one worker that holds the runner
