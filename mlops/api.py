@@ -90,7 +90,9 @@ def open_registry(cfg: DictConfig) -> Registry:
     reg = cfg.registry
     options = OmegaConf.to_container(reg.storage_options, resolve=True) or {}
     assert isinstance(options, dict)
-    return Registry(str(reg.uri), allow_pickle=bool(reg.get("allow_pickle", False)), **options)
+    storage_options = {str(k): v for k, v in options.items()}
+    allow_pickle = bool(reg.get("allow_pickle", False))
+    return Registry(str(reg.uri), allow_pickle=allow_pickle, **storage_options)
 
 
 def _check_pipeline_selected(cfg: DictConfig, available: Sequence[str] | None) -> None:

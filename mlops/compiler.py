@@ -590,4 +590,4 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
 
     config = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(config, dict)
-    return Plan(pipeline, model, steps, enable_cache, config)
+    return Plan(pipeline, model, steps, enable_cache, {str(k): v for k, v in config.items()})

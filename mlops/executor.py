@@ -56,7 +56,10 @@ class StepResult:
     cache_key: str = ""
 
     def __reduce__(self) -> Any:  # values stay in the process that made them
-        return (StepResult, (self.step, self.status, self.outputs, {}, self.seconds, self.cache_key))
+        args: tuple[Any, ...] = (
+            self.step, self.status, self.outputs, {}, self.seconds, self.cache_key
+        )
+        return (StepResult, args)
 
 
 class Progress:
@@ -496,18 +499,23 @@ def _split_outputs(sp: StepPlan, returned: Any) -> dict[str, Any]:
     if not outs:
         if returned is not None:
             raise StepFailedError(
-                sp.name, f"step '{sp.name}' is annotated -> None but returned a {type(returned).__name__}"
+                sp.name,
+                f"step '{sp.name}' is annotated -> None but returned a {type(returned).__name__}",
             )
         return {}
     if len(outs) == 1:
         return {outs[0]: returned}
     if not isinstance(returned, (tuple, list)) or len(returned) != len(outs):
-        got = f"{len(returned)} values" if isinstance(returned, (tuple, list)) else f"a {type(returned).__name__}"
+        got = (
+            f"{len(returned)} values"
+            if isinstance(returned, (tuple, list))
+            else f"a {type(returned).__name__}"
+        )
         raise StepFailedError(
             sp.name,
             f"step '{sp.name}' declares {len(outs)} outputs ({', '.join(outs)}) but returned {got}",
         )
-    return dict(zip(outs, returned))
+    return dict(zip(outs, returned, strict=True))
 
 
 def _is_metric(value: Any) -> bool:

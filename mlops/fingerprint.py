@@ -162,7 +162,7 @@ def _parse(module: str) -> _Module | None:
                     if isinstance(n, ast.Name):
                         # several statements may bind one name (x = ...; x += ...): keep them all
                         prev = defs.get(n.id)
-                        defs[n.id] = node if prev is None else ast.Module([prev, node], [])
+                        defs[n.id] = node if prev is None else ast.Module([prev, node], [])  # type: ignore[list-item]
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -459,6 +459,8 @@ def read_step_signature(target: str) -> StepSignature | None:
             if not isinstance(kw.value, ast.Constant):
                 return None
             if kw.arg == "name":
+                if not isinstance(kw.value.value, str):
+                    return None
                 step_name = kw.value.value
             elif kw.arg == "enable_cache":
                 enable_cache = bool(kw.value.value)

@@ -105,7 +105,8 @@ def encode(value: Any, out: list[bytes] | None = None) -> list[bytes]:
     elif type(value) in (bytes, bytearray):
         _encode_str(b"Y", bytes(value), out)
     elif type(value) in (list, tuple):
-        _encode_items(b"L" if type(value) is list else b"U", [b"".join(encode(v)) for v in value], out)
+        tag = b"L" if type(value) is list else b"U"
+        _encode_items(tag, [b"".join(encode(v)) for v in value], out)
     elif isinstance(value, dict):
         pairs = sorted(b"".join(encode(k)) + b"=" + b"".join(encode(v)) for k, v in value.items())
         _encode_items(b"D", pairs, out)

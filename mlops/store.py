@@ -82,7 +82,7 @@ class ArtifactStore:
         with self.storage.writer() as pending:
             w = _HashingWriter(pending.file)
             try:
-                ser.dump(obj, w)
+                ser.dump(obj, w)  # type: ignore[arg-type]  # a write-only binary file
             except Exception as e:
                 raise ArtifactError(
                     f"cannot store a {type(obj).__qualname__} as {ser.name}: {e}"
