@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from .errors import MlopsError, StepFailedError
 from .executor import CacheOptions, Execution, Progress, StepResult, StepRunner, run_graph
@@ -181,7 +181,8 @@ def run_sweep(
     live = [j for j in jobs if j.error is None and j.plan is not None and j.registry is not None]
     for j in live:
         assert j.plan is not None and j.registry is not None
-        progress = Progress(len(j.plan.steps), _Prefixed(f"#{j.number}", stream))
+        prefixed = cast(IO[str], _Prefixed(f"#{j.number}", stream))
+        progress = Progress(len(j.plan.steps), prefixed)
         j.execution = Execution(j.plan, j.registry, cache=j.cache, progress=progress)
         j.execution.start()
 
