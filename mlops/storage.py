@@ -306,20 +306,7 @@ class Storage:
     def walk_files(self, rel: str) -> dict[str, int]:
         """Every file below ``rel`` (relative to the root) with its size."""
 
-        def find() -> dict[str, int]:
-            try:
-                found = self.fs.find(self.path(rel), detail=True)
-            except FileNotFoundError as e:
-                if _is_missing_bucket(e):
-                    raise
-                return {}
-            prefix = self.root.rstrip("/") + "/"
-            return {
-                (p[len(prefix) :] if p.startswith(prefix) else p): int(i.get("size") or 0)
-                for p, i in found.items()
-            }
-
-        return self._call("list", rel, find)
+        return {path: size for path, (size, _) in self.walk(rel).items()}
 
     def walk(self, rel: str) -> dict[str, tuple[int, float | None]]:
         """Every file below ``rel`` (relative to the root): its size and modification time."""

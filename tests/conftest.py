@@ -85,6 +85,18 @@ class S3Server:
             "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
         }
 
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (to look at what mlops stored, or to set up)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
     @property
     def env(self) -> dict[str, str]:
         return {
@@ -146,17 +158,8 @@ def s3_server() -> Iterator[S3Server]:
 @pytest.fixture
 def s3_bucket(s3_server: S3Server) -> Iterator[str]:
     """A fresh, empty bucket on the moto server; yields ``s3://<bucket>``."""
-    import boto3
-
     name = f"test-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket=name)
+    s3_server.client().create_bucket(Bucket=name)
     yield f"s3://{name}"
     import s3fs
 

@@ -240,8 +240,6 @@ def test_registry_root_that_is_a_file(tmp_path: Path) -> None:
 
 def test_secrets_never_reach_run_records(s3_server: Any, s3_bucket: str, tmp_path: Path) -> None:
     """A real run on S3 with credentials as overrides: run.json and the logs never hold them."""
-    import boto3
-
     secret = "s3cr3t-Value-123"
     key_id = "AKIA-key-id-987"
     overrides = [
@@ -260,13 +258,7 @@ def test_secrets_never_reach_run_records(s3_server: Any, s3_bucket: str, tmp_pat
     )
     assert proc.returncode == 0, proc.stderr
     assert secret not in proc.stdout + proc.stderr
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    client = s3_server.client()
     bucket = s3_bucket.removeprefix("s3://")
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     runs = [k for k in keys if k.endswith("run.json")]

@@ -93,18 +93,10 @@ def test_read_many_and_walk(st: Storage) -> None:
 
 def test_s3_sends_if_none_match(s3_server: Any, s3_bucket: str) -> None:
     """s3fs's create mode reaches moto as a conditional PUT: the second create conflicts."""
-    import boto3
-
     st = Storage(f"{s3_bucket}/reg", s3_server.storage_options)
     assert st.create("k", b"first")
     assert not st.create("k", b"second")
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    client = s3_server.client()
     body = client.get_object(Bucket=s3_bucket.removeprefix("s3://"), Key="reg/k")["Body"].read()
     assert body == b"first"
     # and the raw API agrees: moto honours If-None-Match
