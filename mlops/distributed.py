@@ -193,9 +193,7 @@ def install_shared_callables(
         (True, True)
     """
     graph = _share_callables(graph)
-    objects = {
-        k: graph.pop(k) for k in list(graph) if isinstance(k, str) and k.startswith(_PREFIX)
-    }
+    objects = {k: graph.pop(k) for k in list(graph) if isinstance(k, str) and k.startswith(_PREFIX)}
     if not objects:
         return graph, initializer
     graph = {

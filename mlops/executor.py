@@ -57,7 +57,12 @@ class StepResult:
 
     def __reduce__(self) -> Any:  # values stay in the process that made them
         args: tuple[Any, ...] = (
-            self.step, self.status, self.outputs, {}, self.seconds, self.cache_key
+            self.step,
+            self.status,
+            self.outputs,
+            {},
+            self.seconds,
+            self.cache_key,
         )
         return (StepResult, args)
 
@@ -343,9 +348,10 @@ class Execution:
         self.run.save()
 
     def finish(self, error: BaseException | None) -> Run:
-        if isinstance(error, StepFailedError) and self.run.step_records.get(error.step, {}).get(
-            "status"
-        ) != "failed":
+        if (
+            isinstance(error, StepFailedError)
+            and self.run.step_records.get(error.step, {}).get("status") != "failed"
+        ):
             self.step_failed(error.step, error)
         for rec in self.run.step_records.values():
             if rec.get("status") == "pending":
@@ -543,5 +549,3 @@ def _describe(e: BaseException | None) -> str:
         return str(e)
     text = str(e)
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-

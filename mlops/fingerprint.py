@@ -479,6 +479,12 @@ def read_step_signature(target: str) -> StepSignature | None:
     parts = fingerprint_parts(module, name) or {}
     code = token(sorted(parts.items()))
     return StepSignature(
-        target, step_name, params, frozenset(required), outputs, enable_cache, code,
+        target,
+        step_name,
+        params,
+        frozenset(required),
+        outputs,
+        enable_cache,
+        code,
         tuple(parts.items()),
     )

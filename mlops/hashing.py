@@ -184,5 +184,3 @@ def token(*values: Any) -> str:
     for part in encode(list(values)):
         h.update(part)
     return h.hexdigest()
-
-

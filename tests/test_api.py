@@ -141,7 +141,8 @@ def test_set_stage(done: Runs, tmp_path: Path) -> None:
     assert reg.get_model_version("iris_classifier", "production").number == 2
     v1.set_stage(ModelStages.PRODUCTION, force=True)
     assert [(v.number, v.stage) for v in reg.list_model_versions("iris_classifier")] == [
-        (1, "production"), (2, "archived"),
+        (1, "production"),
+        (2, "archived"),
     ]
     v1.set_stage("staging")
     assert v1.stage == "staging"

@@ -84,12 +84,14 @@ CASES: list[tuple[str, Callable[[Project], list[str]] | None, list[str], tuple[s
     ),
     (
         "comments-and-docstrings-not-in-key",
-        lambda p: p.edit(
-            "steps",
-            "    return len(numbers) % 2",
-            '    """Parity."""\n    return len(numbers) % 2  # odd?',
-        )
-        or [],
+        lambda p: (
+            p.edit(
+                "steps",
+                "    return len(numbers) % 2",
+                '    """Parity."""\n    return len(numbers) % 2  # odd?',
+            )
+            or []
+        ),
         [],
         (C, C, C, R, C),
     ),
@@ -177,7 +179,11 @@ def test_hash_seed_and_helper_change_across_processes(tmp_path: Path) -> None:
     assert statuses("3")["total"] == C
     project.edit("helpers", "SCALE_DIGITS = 6", "SCALE_DIGITS = 4")
     assert statuses("random") == {
-        "make": C, "total": "done", "parity": C, "notify": "done", "report": C
+        "make": C,
+        "total": "done",
+        "parity": C,
+        "notify": "done",
+        "report": C,
     }
 
 

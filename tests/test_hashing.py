@@ -26,9 +26,33 @@ class Point:
 
 
 VALUES: list[Any] = [
-    None, True, False, 0, 1, -1, 2**80, 0.0, -0.0, 1.0, 0.1, float("inf"), float("nan"), "", "1",
-    "é", b"1", [], (), [1, "a"], (1, "a"), {"b": 1, "a": [1.5]}, {1, 2, 3}, frozenset({"x"}),
-    Color.RED, Point(1, 2.0), {"nested": {"list": [1, (2, {"x": None})]}},
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**80,
+    0.0,
+    -0.0,
+    1.0,
+    0.1,
+    float("inf"),
+    float("nan"),
+    "",
+    "1",
+    "é",
+    b"1",
+    [],
+    (),
+    [1, "a"],
+    (1, "a"),
+    {"b": 1, "a": [1.5]},
+    {1, 2, 3},
+    frozenset({"x"}),
+    Color.RED,
+    Point(1, 2.0),
+    {"nested": {"list": [1, (2, {"x": None})]}},
 ]
 
 

@@ -10,7 +10,7 @@ from conftest import ROOT, run_mlops
 
 from mlops import Registry
 
-STEPS = '''
+STEPS = """
 from typing import Annotated
 
 from mlops import step
@@ -24,7 +24,7 @@ def numbers(n: int = 3) -> Annotated[list, "numbers"]:
 @step
 def total(values: list) -> Annotated[int, "total"]:
     return sum(values)
-'''
+"""
 
 COUNT = """\
 # @package _global_
@@ -122,8 +122,12 @@ def test_multirun(project: Path, tmp_path: Path) -> None:
     """-m runs one job per value, each recorded as a run."""
     uri = str(tmp_path / "reg")
     res = run_mlops(
-        "-m", "+pipeline=count", "steps.numbers.n=2,4", f"registry.uri={uri}",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=project,
+        "-m",
+        "+pipeline=count",
+        "steps.numbers.n=2,4",
+        f"registry.uri={uri}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        cwd=project,
     )
     assert res.returncode == 0, res.output
     runs = Registry(uri).list_runs(pipeline="count")

@@ -52,7 +52,13 @@ def test_two_training_runs(trained: Trained) -> None:
         assert v.run_id == run.id
         assert run.model_version is not None and run.model_version.number == v.number
         assert set(v.artifacts) == {
-            "iris", "X_train", "X_test", "y_train", "y_test", "trained_model", "accuracy",
+            "iris",
+            "X_train",
+            "X_test",
+            "y_train",
+            "y_test",
+            "trained_model",
+            "accuracy",
             "promotion",
         }
         assert v.metadata["accuracy"] == pytest.approx(run.load("evaluate", "accuracy"))
@@ -61,7 +67,10 @@ def test_two_training_runs(trained: Trained) -> None:
     names = ["load_data", "split", "train", "evaluate", "promote"]
     assert runs[0].steps == dict.fromkeys(names, "ran")
     assert runs[1].steps == {
-        "load_data": "cached", "split": "cached", "train": "cached", "evaluate": "cached",
+        "load_data": "cached",
+        "split": "cached",
+        "train": "cached",
+        "evaluate": "cached",
         "promote": "ran",
     }
 
@@ -135,7 +144,9 @@ def test_model_version_override(
     reg = Registry(uri)
     reg.get_model_version("iris_classifier", 1).set_stage("staging")
     res = run_mlops(
-        "+pipeline=do_predictions", f"model.version={version}", f"registry.uri={uri}",
+        "+pipeline=do_predictions",
+        f"model.version={version}",
+        f"registry.uri={uri}",
         cwd=trained.workdir,
     )
     assert res.returncode == 0, res.output
@@ -143,7 +154,10 @@ def test_model_version_override(
     (run,) = reg.list_runs(pipeline="do_predictions")
     requested = int(version) if version.isdigit() else version
     assert run.model == {
-        "name": "iris_classifier", "number": number, "requested": requested, "created": False
+        "name": "iris_classifier",
+        "number": number,
+        "requested": requested,
+        "created": False,
     }
 
 
@@ -151,7 +165,9 @@ def test_threshold_no_version_passes(trained: Trained, tmp_path: Path) -> None:
     """threshold=1.01: v3 is registered, production stays v2, the run says so and succeeds."""
     uri = trained.copy(tmp_path / "reg")
     res = run_mlops(
-        "+pipeline=train_and_promote", "steps.promote.threshold=1.01", f"registry.uri={uri}",
+        "+pipeline=train_and_promote",
+        "steps.promote.threshold=1.01",
+        f"registry.uri={uri}",
         cwd=trained.workdir,
     )
     assert res.returncode == 0, res.output
@@ -162,7 +178,9 @@ def test_threshold_no_version_passes(trained: Trained, tmp_path: Path) -> None:
     ]
     reg = Registry(uri)
     assert [(v.number, v.stage) for v in reg.list_model_versions("iris_classifier")] == [
-        (1, "archived"), (2, "production"), (3, "none"),
+        (1, "archived"),
+        (2, "production"),
+        (3, "none"),
     ]
     assert reg.list_runs()[-1].status == "completed"
 
@@ -171,7 +189,10 @@ def test_sync_executor(trained: Trained, tmp_path: Path) -> None:
     """executor=sync runs the steps one at a time to the same predictions (threads: the rest)."""
     uri = trained.copy(tmp_path / "reg")
     res = run_mlops(
-        "+pipeline=do_predictions", "executor=sync", "cache.enabled=false", f"registry.uri={uri}",
+        "+pipeline=do_predictions",
+        "executor=sync",
+        "cache.enabled=false",
+        f"registry.uri={uri}",
         cwd=trained.workdir,
     )
     assert res.returncode == 0, res.output

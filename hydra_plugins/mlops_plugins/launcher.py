@@ -16,11 +16,12 @@ Config (``hydra.launcher.*``): ``promotion.step`` (``promote``), ``promotion.met
 (``accuracy``) and ``promotion.greater_is_better`` (``true``); see :mod:`mlops.sweep`.
 """
 
+import functools
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -116,9 +117,12 @@ class MlopsLauncher(Launcher):
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = number
                 sweep_config.hydra.job.num = number
+            task: Callable[[Any], Any] = functools.partial(
+                _compile_job, job=job, executors=executors
+            )
             ret = run_job(
                 hydra_context=self.hydra_context,
-                task_function=lambda cfg, job=job: _compile_job(cfg, job, executors),
+                task_function=task,
                 config=sweep_config,
                 job_dir_key="hydra.sweep.dir",
                 job_subdir_key="hydra.sweep.subdir",

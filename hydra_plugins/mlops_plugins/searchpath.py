@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 
-from hydra.core.config_search_path import ConfigSearchPath, SearchPathQuery
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 
 class MlopsProjectSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        main = search_path.find_first_match(SearchPathQuery(provider="main"))
-        if main == -1 or "mlops" not in str(search_path.get_path()[main].path):
+        # the public interface has get_path() (find_first_match is on the implementation only)
+        main = next((e for e in search_path.get_path() if e.provider == "main"), None)
+        if main is None or "mlops" not in str(main.path):
             return
         project = os.path.join(os.getcwd(), "conf")
         if os.path.isdir(project):
