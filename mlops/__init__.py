@@ -12,8 +12,10 @@ from .steps import Step, StepContext, get_step_context, step
 
 if _TYPE_CHECKING:
     from .api import run
-    from .registry import ModelStages, ModelVersion, Registry
-    from .runs import Run
+    from .models import ModelVersion
+    from .registry import Registry
+    from .run_store import Run
+    from .stages import ModelStages
 
 __version__ = "0.1.0"
 
@@ -31,10 +33,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "ModelStages": "registry",
-    "ModelVersion": "registry",
+    "ModelStages": "stages",
+    "ModelVersion": "models",
     "Registry": "registry",
-    "Run": "runs",
+    "Run": "run_store",
     "run": "api",
 }
 

@@ -16,13 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import MlopsError
+from .gc import DEFAULT_GRACE, collect_garbage
 
-__all__ = ["COMMANDS", "collect_garbage", "main"]
+__all__ = ["COMMANDS", "main"]
 
 #: Every command, in the order of ``mlops --help`` (the README documents each one).
 COMMANDS = ("models", "versions", "promote", "rollback", "history", "runs", "show-run", "gc")
-
-DEFAULT_GRACE = 3600.0
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -73,12 +72,12 @@ def _bytes(n: int) -> str:
 def _models(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     rows = []
     for name in reg.list_models():
-        current = reg._current_stages(name)
+        current = reg.models.current_stages(name)
         holders = current.holders if current else {}
         rows.append(
             {
                 "name": name,
-                "versions": reg._latest_number(name),
+                "versions": reg.models.last_number(name),
                 "staging": holders.get("staging"),
                 "production": holders.get("production"),
             }
@@ -96,30 +95,51 @@ def _versions(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     versions = reg.list_model_versions(args.name)
     if not versions:
         reg.get_model_version(args.name, "latest")  # raises a helpful ModelNotFoundError
-    current = reg._current_stages(args.name)
-    rows = [
-        {
-            "version": mv.number,
-            "stage": current.stage_of(mv.number) if current else "none",
-            "created": mv.created,
-            "run_id": mv.run_id,
-            "metadata": mv.metadata,
-        }
-        for mv in versions
-    ]
+    rows = []
+    for mv in versions:
+        status = str(mv.status)
+        if not mv.complete and mv.run_id:
+            try:
+                status = f"incomplete (run {reg.get_run(mv.run_id).status})"
+            except MlopsError:
+                status = "incomplete (run not found)"
+        rows.append(
+            {
+                "version": mv.number,
+                "status": str(mv.status),
+                "stage": mv.stage,
+                "created": mv.created,
+                "run_id": mv.run_id,
+                "metadata": dict(mv.metadata),
+                "notes": [n.to_json() for n in mv.notes],
+                "_status": status,
+            }
+        )
+
+    def notes(r: dict[str, Any]) -> str:
+        return "; ".join(
+            f"{', '.join(f'{k}={_fmt(v)}' for k, v in sorted(n['values'].items()))} "
+            f"(by {n['user']} {_when(n['time'])})"
+            for n in r["notes"]
+        )
+
     text = _table(
-        ["VERSION", "STAGE", "CREATED", "RUN", "METADATA"],
+        ["VERSION", "STATUS", "STAGE", "CREATED", "RUN", "METADATA", "NOTES"],
         [
             [
                 r["version"],
+                r["_status"],
                 r["stage"],
                 _when(r["created"]),
                 r["run_id"],
                 ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r["metadata"].items())) or None,
+                notes(r) or None,
             ]
             for r in rows
         ],
     )
+    for r in rows:
+        del r["_status"]
     return rows, text
 
 
@@ -156,7 +176,7 @@ def _history(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
 
 def _runs(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     if args.pipeline is not None:
-        from .registry import check_name
+        from .names import check_name
 
         check_name("pipeline", args.pipeline)
     runs = reg.list_runs(pipeline=args.pipeline)
@@ -164,7 +184,7 @@ def _runs(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         {
             "id": r.id,
             "pipeline": r.pipeline,
-            "status": r.status,
+            "status": str(r.status),
             "started": r.started,
             "seconds": (r.finished - r.started) if r.finished else None,
             "model": r.model,
@@ -228,90 +248,22 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _gc(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
-    report = collect_garbage(reg, dry_run=args.dry_run, grace=args.grace)
+    report = collect_garbage(
+        reg, dry_run=args.dry_run, grace=args.grace, ignore_running=args.ignore_running
+    )
     verb = "would delete" if args.dry_run else "deleted"
-    lines = [f"  {path}  ({_bytes(size)})" for path, size in report["deleted"]]
+    lines = [f"  {path}  ({_bytes(size)})" for path, size in report.deleted]
     lines.append(
-        f"gc {verb} {len(report['deleted'])} files, {_bytes(report['bytes'])}; kept "
-        f"{report['kept_objects']} referenced objects"
+        f"gc {verb} {len(report.deleted)} files, {_bytes(report.bytes)}; kept "
+        f"{report.kept_objects} referenced objects"
     )
-    return report, "\n".join(lines)
-
-
-def collect_garbage(
-    reg: Any, *, dry_run: bool = False, grace: float = DEFAULT_GRACE
-) -> dict[str, Any]:
-    """Delete what nothing references: orphaned artifacts and leftover temporary files.
-
-    An artifact object is kept if a cache entry, a run record or a model version names it; so
-    every version keeps its artifacts, and every kept run and cache entry stays loadable. Files
-    modified in the last ``grace`` seconds are kept too: a running pipeline may be writing them,
-    or be about to record the artifact it just stored.
-
-    Returns:
-        ``{"deleted": [[path, size], ...], "bytes": N, "kept_objects": N, "dry_run": bool}``
-    """
-    st = reg.storage
-    referenced: set[str] = set()
-
-    def add_refs(doc: Any) -> None:
-        # any artifact reference ({"id", "format", "size"}) anywhere in a record counts, so
-        # records this version of gc does not know the shape of still protect what they name
-        if isinstance(doc, dict):
-            if isinstance(doc.get("id"), str) and "format" in doc and "size" in doc:
-                referenced.add(doc["id"])
-            for v in doc.values():
-                add_refs(v)
-        elif isinstance(doc, list):
-            for v in doc:
-                add_refs(v)
-
-    files = st.walk("")
-    cache_paths = [p for p in files if p.startswith("cache/") and p.endswith(".json")]
-    cache_docs = st.read_json_many(cache_paths)
-    run_docs = st.read_json_many(
-        [p for p in files if p.startswith("runs/") and p.endswith("/run.json")]
-    )
-    model_docs = st.read_json_many(
-        [p for p in files if p.startswith("models/") and "/artifacts/" in p and p.endswith(".json")]
-    )
-    for docs in (cache_docs, run_docs, model_docs):
-        for doc in docs.values():
-            add_refs(doc)
-    unknown_runs = [
-        p for p in files if p.startswith("runs/") and p.endswith("/run.json") and p not in run_docs
-    ]
-    if unknown_runs or len(cache_docs) < len(cache_paths):
-        # an unreadable record might reference anything: deleting objects would be a guess
-        raise MlopsError(
-            f"gc: cannot read {len(unknown_runs)} run records or some cache entries in {reg.uri}; "
-            "nothing was deleted"
+    if report.running:
+        lines.append(
+            f"gc kept every unreferenced object: {len(report.running)} run(s) in progress may "
+            f"still record them ({', '.join(report.running)}). Run gc again when they finish, or "
+            "pass --ignore-running if they are not really running."
         )
-
-    now = time.time()
-    doomed: list[tuple[str, int]] = []
-    kept = 0
-    for path, (size, mtime) in sorted(files.items()):
-        name = path.rsplit("/", 1)[-1]
-        temporary = name.startswith(".tmp-") or path.startswith("objects/tmp/")
-        obj = path.startswith("objects/") and not temporary and path.count("/") == 2
-        if obj and name in referenced:
-            kept += 1
-            continue
-        if not (temporary or obj):
-            continue
-        if mtime is not None and now - mtime < grace:
-            continue
-        doomed.append((path, size))
-    if not dry_run:
-        for path, _ in doomed:
-            st.delete(path)
-    return {
-        "deleted": [list(d) for d in doomed],
-        "bytes": sum(size for _, size in doomed),
-        "kept_objects": kept,
-        "dry_run": dry_run,
-    }
+    return report.to_json(), "\n".join(lines)
 
 
 # -- argument parsing -------------------------------------------------------------------------
@@ -385,6 +337,11 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_GRACE,
         help="keep files younger than this: a run may be writing them "
         f"(default {DEFAULT_GRACE:.0f})",
+    )
+    p.add_argument(
+        "--ignore-running",
+        action="store_true",
+        help="delete unreferenced objects even while runs are in progress",
     )
     assert tuple(sub.choices) == COMMANDS
     return parser

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from .compiler import Plan
     from .registry import Registry
-    from .runs import Run
+    from .run_store import Run
 
 __all__ = ["check_pipeline_exists", "list_pipelines", "open_registry", "run", "run_config"]
 
@@ -118,7 +118,7 @@ def run_config(
     _check_top_level_keys(cfg)
     _project_on_path()
     registry = open_registry(cfg)
-    plan = compile_pipeline(cfg, registry)
+    plan = compile_pipeline(cfg, registry.models, file_stamps=registry.cache)
     if cfg.get("plan"):
         from .explain import explain
 
@@ -154,7 +154,7 @@ def run_config(
     took = time.perf_counter() - started
     print(f"mlops: {plan.pipeline} completed in {took:.2f}s ({summary}); run {run_.id}", file=out)
     if model is not None and run_.model:
-        mv = registry.get_model_version(model.name, int(run_.model["number"]))
+        mv = registry.models.resolve(model.name, int(run_.model["number"]))
         verb = "registered" if model.creates_version else f"used ({model.requested})"
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(mv.metadata.items()))
         print(
@@ -171,17 +171,17 @@ def run_config(
 def _final_texts(plan: Plan, run_: Run) -> list[tuple[str, str]]:
     """Short text outputs of the final steps (those nothing reads), e.g. promote's decision."""
     read = {d for sp in plan.steps.values() for d in sp.deps}
-    out: list[tuple[str, str]] = []
+    texts: list[tuple[str, str]] = []
     for name in plan.steps:
         if name in read:
             continue
-        for ref in run_.output_refs(name).values():
+        for output, ref in run_.output_refs(name).items():
             if ref.format != "json" or ref.size > 500:
                 continue
-            value = run_.registry.store.get(ref)
+            value = run_.load(name, output)
             if isinstance(value, str):
-                out.append((name, value))
-    return out
+                texts.append((name, value))
+    return texts
 
 
 def _fmt(v: Any) -> str:
@@ -211,7 +211,7 @@ def run(pipeline: str, overrides: Sequence[str] = (), *, quiet: bool = False) ->
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from .runs import Run
+    from .run_store import Run
     from .schema import register
 
     register()

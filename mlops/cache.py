@@ -9,12 +9,8 @@ A step's cache key is computed when its inputs are known, from:
 Using *content* hashes of inputs, not upstream keys, gives early cutoff: an upstream step that
 re-runs and produces byte-identical output leaves everything below it cached.
 
-Storage (under the registry root)::
-
-    cache/<k[:2]>/<k>.json              the entry for key k: outputs, model reads, metadata
-    cache/steps/<pipeline>/<step>.json  the index: the key of the entry the step last stored or
-                                        reused, and its ingredients -- what a plan compares
-                                        with to say *why* a step runs
+Entries and the per-step index that says *why* a step runs are kept by the cache store
+(:mod:`mlops.cache_store`); artifacts by the artifact store (:mod:`mlops.store`).
 
 An entry is trusted only if every artifact it names exists with the recorded size, the model
 versions the step read from its step context are still the ones this run resolved, and -- for an
@@ -28,30 +24,30 @@ artifacts must be verified before they are trusted.
 
 from __future__ import annotations
 
+import enum
 import json
-import re
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cache_store import CacheEntry, CacheStore
+from .compiler import ArtifactInput, FileInput, StepInput
 from .errors import ArtifactError
 from .hashing import token
 from .serializers import FORMAT_VERSION
-from .store import ArtifactRef
+from .store import ArtifactRef, ArtifactStore
 
 if TYPE_CHECKING:
     from .compiler import Plan, StepPlan
-    from .registry import Registry
 
 __all__ = [
     "CacheEntry",
     "CacheLookup",
     "Decision",
+    "Fate",
     "cache_key",
     "decide",
-    "index_path",
     "ingredients",
     "reasons",
 ]
@@ -67,70 +63,6 @@ def cache_key(static_key: str, input_ids: dict[str, str]) -> str:
         True
     """
     return token("cache", static_key, input_ids)
-
-
-_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-
-
-def _segment(name: str) -> str:
-    return name if _SEGMENT.match(name) and ".." not in name else "h-" + token(name)[:16]
-
-
-def index_path(pipeline: str, step: str) -> str:
-    """Where the index of a step's last stored entry lives.
-
-    Examples:
-        >>> index_path("train_and_promote", "train")
-        'cache/steps/train_and_promote/train.json'
-    """
-    return f"cache/steps/{_segment(pipeline)}/{_segment(step)}.json"
-
-
-@dataclass
-class CacheEntry:
-    """What a step produced for one cache key, and what it read while producing it."""
-
-    key: str
-    step: str
-    outputs: dict[str, ArtifactRef]
-    model_reads: list[tuple[str, int]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    ingredients: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-    created: float = field(default_factory=time.time)
-
-    @property
-    def path(self) -> str:
-        return self.path_for(self.key)
-
-    @staticmethod
-    def path_for(key: str) -> str:
-        return f"cache/{key[:2]}/{key}.json"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "step": self.step,
-            "outputs": {k: v.to_json() for k, v in self.outputs.items()},
-            "model_reads": [list(r) for r in self.model_reads],
-            "metadata": self.metadata,
-            "ingredients": self.ingredients,
-            "run_id": self.run_id,
-            "created": self.created,
-        }
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> CacheEntry:
-        return cls(
-            key=doc["key"],
-            step=doc["step"],
-            outputs={k: ArtifactRef.from_json(v) for k, v in doc["outputs"].items()},
-            model_reads=[(str(n), int(v)) for n, v in doc.get("model_reads", [])],
-            metadata=doc.get("metadata") or {},
-            ingredients=doc.get("ingredients") or {},
-            run_id=doc.get("run_id"),
-            created=float(doc.get("created", 0.0)),
-        )
 
 
 def _plain(value: Any) -> Any:
@@ -152,7 +84,12 @@ def ingredients(sp: StepPlan, input_ids: dict[str, str | None]) -> dict[str, Any
         "models": {
             arg: {"name": i.model, "version": i.version, "requested": i.requested}
             for arg, i in sp.inputs.items()
-            if i.kind == "artifact"
+            if isinstance(i, ArtifactInput)
+        },
+        "files": {
+            arg: {"path": i.path, "digest": i.digest}
+            for arg, i in sp.inputs.items()
+            if isinstance(i, FileInput)
         },
     }
 
@@ -232,10 +169,19 @@ def reasons(
                 out.append(f"input `{arg}` now reads model `{m['name']}` v{m['version']}")
             else:
                 out.append(_moved(m["name"], m["requested"], o.get("version"), m["version"]))
+    old_files, new_files = previous.get("files") or {}, current.get("files") or {}
+    for arg, f in new_files.items():
+        o = old_files.get(arg)
+        if o is None:
+            out.append(f"new file input `{arg}` ({f['path']})")
+        elif o.get("path") != f["path"]:
+            out.append(f"input `{arg}` now reads file `{f['path']}` (was `{o.get('path')}`)")
+        elif o.get("digest") != f["digest"]:
+            out.append(f"file `{f['path']}` changed")
     if inputs:
         old_inputs, new_inputs = previous.get("inputs") or {}, current["inputs"]
         for arg in current["inputs"]:
-            if arg in moved_args or new_inputs[arg] is None:
+            if arg in moved_args or arg in new_files or new_inputs[arg] is None:
                 continue
             if arg not in old_inputs:
                 out.append(f"new input `{arg}`")
@@ -247,25 +193,42 @@ def reasons(
 # -- looking entries up ---------------------------------------------------------------------------
 
 
-@dataclass
-class Decision:
-    """What a run would do with one step: ``cached``, ``will run`` or ``may run``, and why.
+class Fate(str, enum.Enum):
+    """What a run would do with a step."""
 
-    ``may run``: an input comes from a step that runs, so the key is known only then; the step is
-    still a hit if that input comes out byte-identical (early cutoff).
-    """
+    CACHED = "cached"
+    WILL_RUN = "will run"
+    #: an input comes from a step that runs, so the key is known only then; the step is still a
+    #: hit if that input comes out byte-identical (early cutoff)
+    MAY_RUN = "may run"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Problem(str, enum.Enum):
+    """Why an entry that exists cannot be used, when that calls for a warning."""
+
+    CORRUPTED = "corrupted"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a run would do with one step (:class:`Fate`), and why."""
 
     step: str
-    status: str
+    status: Fate
     why: list[str] = field(default_factory=list)
-    key: str | None = None
+    cache_key: str | None = None
     entry: CacheEntry | None = None
-    #: the input content hashes ``key`` was computed from (a runner seeing the same ones reuses it)
+    #: the input content hashes ``cache_key`` was computed from (a runner seeing the same ones
+    #: reuses it)
     inputs: dict[str, str] | None = None
 
     @property
     def cached(self) -> bool:
-        return self.status == "cached"
+        return self.status is Fate.CACHED
 
 
 class CacheLookup:
@@ -273,7 +236,8 @@ class CacheLookup:
 
     Args:
         plan: the compiled plan (its model resolution is what recorded model reads must match).
-        registry: where entries and artifacts live.
+        cache: where entries live.
+        artifacts: where the artifacts they name live.
         enabled: ``cache.enabled``.
         refresh: ``cache.refresh``: steps to run even if cached.
     """
@@ -281,13 +245,15 @@ class CacheLookup:
     def __init__(
         self,
         plan: Plan,
-        registry: Registry,
+        cache: CacheStore,
+        artifacts: ArtifactStore,
         *,
         enabled: bool = True,
         refresh: frozenset[str] = frozenset(),
     ) -> None:
         self.plan = plan
-        self.registry = registry
+        self.cache = cache
+        self.artifacts = artifacts
         self.enabled = enabled
         self.refresh = frozenset(refresh)
         self._docs: dict[str, dict[str, Any] | None] = {}
@@ -332,12 +298,8 @@ class CacheLookup:
             if key in self._entries:
                 return self._entries[key]
             if key not in self._docs:
-                self._docs[key] = self.registry.storage.read_json(CacheEntry.path_for(key))
-            doc = self._docs[key]
-            try:
-                entry = CacheEntry.from_json(doc) if doc is not None else None
-            except (KeyError, TypeError, ValueError):
-                entry = None  # an entry from an incompatible version: not trusted
+                self._docs[key] = self.cache.read_entry_doc(key)
+            entry = CacheStore.parse(self._docs[key])
             self._entries[key] = entry
             return entry
 
@@ -349,7 +311,7 @@ class CacheLookup:
     def present(self, ref: ArtifactRef) -> bool:
         with self.lock:
             if ref.id not in self._sizes:
-                self._sizes[ref.id] = self.registry.store.has(ref)
+                self._sizes[ref.id] = self.artifacts.has(ref)
             return self._sizes[ref.id]
 
     def verify(self, ref: ArtifactRef) -> bool:
@@ -360,7 +322,7 @@ class CacheLookup:
             if ref.id in self.corrupted:
                 return False
         try:
-            ok = self.registry.store.verify(ref)
+            ok = self.artifacts.verify(ref)
         except ArtifactError:
             ok = False
         with self.lock:
@@ -371,52 +333,53 @@ class CacheLookup:
                 self._sizes[ref.id] = False
         return ok
 
-    def check(self, sp: StepPlan, key: str) -> tuple[CacheEntry | None, list[str]]:
-        """The usable entry for ``sp`` under ``key``, or None and why it is not usable."""
+    def check(self, sp: StepPlan, key: str) -> tuple[CacheEntry | None, list[str], Problem | None]:
+        """The usable entry for ``sp`` under ``key``, or None, why it is not usable, and whether
+        that is a damaged or missing artifact (which deserves a warning)."""
         entry = self.read(key)
         if entry is None:
-            return None, []
+            return None, [], None
         if set(entry.outputs) != set(sp.outputs):
-            return None, ["its outputs changed"]
+            return None, ["its outputs changed"], None
         model = self.plan.model
         for read_name, read_number in entry.model_reads:
             if model is None or model.name != read_name:
-                return None, [f"it read model `{read_name}`, which this pipeline no longer names"]
+                why = f"it read model `{read_name}`, which this pipeline no longer names"
+                return None, [why], None
             if model.creates_version:
-                return None, [
+                why = (
                     f"it read model `{read_name}` v{read_number}; this run registers a new version"
-                ]
+                )
+                return None, [why], None
             if model.number != read_number:
-                return None, [_moved(read_name, model.requested, read_number, model.number)]
+                return None, [_moved(read_name, model.requested, read_number, model.number)], None
         for out, ref in entry.outputs.items():
             if ref.id in self.corrupted:
-                return None, [f"cached output `{out}` is corrupted"]
+                return None, [f"cached output `{out}` is corrupted"], Problem.CORRUPTED
             if not self.present(ref):
-                return None, [f"cached output `{out}` is missing or incomplete"]
-        return entry, []
+                why = f"cached output `{out}` is missing or incomplete"
+                return None, [why], Problem.MISSING
+        return entry, [], None
 
     def previous(self, sp: StepPlan) -> dict[str, Any] | None:
         """The ingredients of the entry ``sp`` last stored or used in this pipeline (the index)."""
-        doc = self.registry.storage.read_json(index_path(self.plan.pipeline, sp.name))
-        return doc.get("ingredients") if isinstance(doc, dict) else None
+        index = self.cache.read_index(self.plan.pipeline, sp.name)
+        return dict(index.ingredients) if index and index.ingredients is not None else None
 
     def write(self, sp: StepPlan, entry: CacheEntry) -> None:
         """Store ``entry``, then point the step's index at it (both small atomic writes)."""
-        self.registry.storage.write_json(entry.path, entry.to_json())
+        self.cache.write_entry(entry)
         self._write_index(sp, entry)
         with self.lock:
-            self._docs[entry.key] = entry.to_json()
-            self._entries.pop(entry.key, None)
+            self._docs[entry.cache_key] = entry.to_json()
+            self._entries.pop(entry.cache_key, None)
 
     def prefetch_index(self, steps: list[str]) -> None:
         """Read the indexes of ``steps`` in one batch (the steps predicted to be hits), so that
         :meth:`touch` needs no read of its own."""
-        paths = {index_path(self.plan.pipeline, name): name for name in steps}
-        docs = self.registry.storage.read_json_many(list(paths))
+        keys = self.cache.read_index_keys(self.plan.pipeline, steps)
         with self.lock:
-            for path, name in paths.items():
-                doc = docs.get(path)
-                self._index_keys[name] = doc.get("key") if isinstance(doc, dict) else None
+            self._index_keys.update(keys)
 
     def touch(self, sp: StepPlan, entry: CacheEntry) -> None:
         """After a hit: point the step's index at ``entry`` if it points elsewhere, so that a
@@ -425,24 +388,15 @@ class CacheLookup:
             prefetched = sp.name in self._index_keys
             current = self._index_keys.pop(sp.name, None)
         if not prefetched:
-            doc = self.registry.storage.read_json(index_path(self.plan.pipeline, sp.name))
-            current = doc.get("key") if isinstance(doc, dict) else None
-        if current != entry.key:
+            index = self.cache.read_index(self.plan.pipeline, sp.name)
+            current = index.cache_key if index else None
+        if current != entry.cache_key:
             self._write_index(sp, entry)
 
     def _write_index(self, sp: StepPlan, entry: CacheEntry) -> None:
         with self.lock:
             self._index_keys.pop(sp.name, None)
-        self.registry.storage.write_json(
-            index_path(self.plan.pipeline, sp.name),
-            {
-                "key": entry.key,
-                "ingredients": entry.ingredients,
-                "model_reads": [list(r) for r in entry.model_reads],
-                "run_id": entry.run_id,
-                "created": entry.created,
-            },
-        )
+        self.cache.write_index(self.plan.pipeline, entry)
 
 
 def decide(lookup: CacheLookup, *, explain: bool = False) -> dict[str, Decision]:
@@ -464,9 +418,11 @@ def decide(lookup: CacheLookup, *, explain: bool = False) -> dict[str, Decision]
             if decisions[name].cached:
                 continue
             for i in sp.inputs.values():
-                producer = decisions.get(i.step or "")
-                if i.kind == "step" and producer is not None and producer.entry is not None:
-                    ref = producer.entry.outputs[i.output or ""]
+                if not isinstance(i, StepInput):
+                    continue
+                producer = decisions.get(i.step)
+                if producer is not None and producer.entry is not None:
+                    ref = producer.entry.outputs[i.output]
                     if not lookup.verify(ref):
                         bad = True
         if not bad:
@@ -478,19 +434,19 @@ def _decide_step(
 ) -> Decision:
     off = lookup.off_reason(sp)
     if off is not None:
-        return Decision(sp.name, "will run", [off])
+        return Decision(sp.name, Fate.WILL_RUN, [off])
     input_ids: dict[str, str | None] = {}
     recomputed: dict[str, list[str]] = {}  # producer that runs -> args it feeds
     for arg, i in sp.inputs.items():
-        if i.kind == "step":
-            producer = decisions[i.step or ""]
+        if isinstance(i, StepInput):
+            producer = decisions[i.step]
             if producer.entry is not None:
-                input_ids[arg] = producer.entry.outputs[i.output or ""].id
+                input_ids[arg] = producer.entry.outputs[i.output].id
             else:
                 input_ids[arg] = None
-                recomputed.setdefault(i.step or "", []).append(arg)
+                recomputed.setdefault(i.step, []).append(arg)
         else:
-            input_ids[arg] = i.artifact.id if i.artifact else None
+            input_ids[arg] = input_id(i)
     if recomputed:
         pending = [
             f"input{'s' if len(args) > 1 else ''} {', '.join(f'`{a}`' for a in args)} "
@@ -501,18 +457,25 @@ def _decide_step(
         current = ingredients(sp, input_ids)
         why = reasons(lookup.previous(sp), current, inputs=False) if explain else []
         if why:
-            return Decision(sp.name, "will run", why)
-        return Decision(sp.name, "may run", pending)
+            return Decision(sp.name, Fate.WILL_RUN, why)
+        return Decision(sp.name, Fate.MAY_RUN, pending)
     known = {k: v for k, v in input_ids.items() if v is not None}
     key = cache_key(sp.static_key, known)
-    entry, problems = lookup.check(sp, key)
+    entry, problems, _ = lookup.check(sp, key)
     if entry is not None:
-        return Decision(sp.name, "cached", [], key, entry, known)
+        return Decision(sp.name, Fate.CACHED, [], key, entry, known)
     if not problems and explain:
         problems = reasons(lookup.previous(sp), ingredients(sp, input_ids)) or [
             "no cache entry for these ingredients"
         ]
-    return Decision(sp.name, "will run", problems, key, None, known)
+    return Decision(sp.name, Fate.WILL_RUN, problems, key, None, known)
+
+
+def input_id(i: ArtifactInput | FileInput) -> str:
+    """What stands for an input that is known before the run in its step's ``input_ids``."""
+    if isinstance(i, ArtifactInput):
+        return i.artifact.id
+    return f"file:{i.digest}"
 
 
 def warn(message: str) -> None:

@@ -1,8 +1,8 @@
 """Compile a composed config into a :class:`Plan`: steps bound, references resolved, ordered.
 
-``compile_pipeline(cfg, registry)`` is pure -- it reads the registry (to resolve model versions and
-stages) but writes nothing and reads no clock -- so compiling twice gives the same plan, and a
-plan can be shown (``plan=true``) without side effects.
+``compile_pipeline(cfg, models, files=...)`` is pure -- it reads the model registry (to resolve
+model versions and stages) and declared input files, but writes nothing and reads no clock -- so
+compiling twice gives the same plan, and a plan can be shown (``plan=true``) without side effects.
 
 What it does, in order:
 
@@ -10,17 +10,19 @@ What it does, in order:
    read from the module's source (:mod:`mlops.fingerprint`); only a step defined in a way the
    source cannot tell (a factory, a re-export) is imported;
 2. binds each step's config keys to the function's parameters -- a literal is a param, a
-   reference (``${step:...}``, ``${model:...}``, ``${artifact:...}``) an input -- and reports
-   unknown and missing names;
+   reference (``${step:...}``, ``${model:...}``, ``${artifact:...}``, ``${file:...}``) an input --
+   and reports unknown and missing names;
 3. resolves model references once, to concrete version numbers and artifact ids, so that cache
    keys depend on *which* version a stage pointed to when the run started;
 4. orders the steps (graphlib), reporting a cycle as ``a -> b -> a``;
 5. derives each step's static key: a hash of its code, params, the artifact format version and
-   the concrete model artifacts it reads (:mod:`mlops.cache` adds its inputs' content hashes at
-   run time). Graph keys are ``<step>-<hash of the static keys up to it>``, so identical steps of
-   different jobs are one task in a combined graph.
+   the concrete model artifacts and the content identities of the files it reads
+   (:mod:`mlops.cache` adds its step inputs' content hashes at run time). Graph keys are
+   ``<step>-<hash of the static keys up to it>``, so identical steps of different jobs are one
+   task in a combined graph.
 
-The Dask graph is a plain dict built by :meth:`Plan.graph`: ``{key: (task, step_name, *dep_keys)}``.
+The Dask graph is a plain dict built by :meth:`Plan.graph`:
+``{graph_key: (task, step_name, *upstream_graph_keys)}``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import (
     ConfigError,
@@ -43,16 +45,42 @@ from .errors import (
 )
 from .fingerprint import StepSignature, fingerprint_parts, read_step_signature
 from .hashing import token
-from .schema import ArtifactInputRef, Keys, ModelArtifactRef, StepOutputRef
+from .schema import ArtifactInputRef, FileRef, Keys, ModelArtifactRef, StepOutputRef
 from .serializers import FORMAT_VERSION
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-    from .registry import Registry
+    from .file_inputs import FileStamp, StampSource
     from .store import ArtifactRef
 
-__all__ = ["Input", "ModelPlan", "Plan", "StepPlan", "compile_pipeline", "load_step"]
+__all__ = [
+    "ArtifactInput",
+    "FileInput",
+    "Input",
+    "ModelPlan",
+    "ModelResolver",
+    "Plan",
+    "StepInput",
+    "StepPlan",
+    "compile_pipeline",
+    "load_step",
+]
+
+
+class ResolvedVersion(Protocol):
+    """What the compiler reads of a resolved model version."""
+
+    @property
+    def number(self) -> int: ...
+
+    def get_artifact_ref(self, name: str) -> ArtifactRef: ...
+
+
+class ModelResolver(Protocol):
+    """Read-only access to model versions: all the compiler needs of the model registry."""
+
+    def resolve(self, name: str, version: int | str) -> ResolvedVersion: ...
 
 
 @dataclass(frozen=True)
@@ -69,26 +97,52 @@ class ModelPlan:
 
 
 @dataclass(frozen=True)
-class Input:
-    """A step input: an upstream output (``step``) or a stored model artifact (``artifact``)."""
+class StepInput:
+    """A step input that is an upstream step's output."""
 
-    kind: str
-    step: str | None = None
-    output: str | None = None
-    model: str | None = None
-    version: int | None = None
-    requested: str | None = None
-    artifact: ArtifactRef | None = None
+    step: str
+    output: str
 
     def describe(self) -> str:
-        if self.kind == "step":
-            return f"{self.step}.{self.output}"
+        return f"{self.step}.{self.output}"
+
+
+@dataclass(frozen=True)
+class ArtifactInput:
+    """A step input that is a stored artifact of a model version, resolved to a concrete one."""
+
+    output: str
+    model: str
+    version: int
+    requested: str
+    artifact: ArtifactRef
+
+    def describe(self) -> str:
         return f"{self.model} v{self.version} {self.output}"
 
 
 @dataclass(frozen=True)
+class FileInput:
+    """A declared file or folder (``${file:PATH}``): the step gets ``path``; the key, ``digest``."""
+
+    path: str
+    digest: str
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+
+Input = StepInput | ArtifactInput | FileInput
+
+
+@dataclass(frozen=True)
 class StepPlan:
-    """One step, bound and keyed."""
+    """One step, bound and keyed.
+
+    Attributes:
+        graph_key: the step's task key in the Dask graph (``<name>-<hash>``).
+        static_key: what its cache key is made of, apart from its step inputs' content hashes.
+    """
 
     name: str
     target: str
@@ -96,7 +150,7 @@ class StepPlan:
     params: dict[str, Any]
     inputs: dict[str, Input]
     deps: tuple[str, ...]
-    key: str
+    graph_key: str
     static_key: str
     enable_cache: bool
 
@@ -114,6 +168,8 @@ class Plan:
     steps: dict[str, StepPlan]
     enable_cache: bool = True
     config: dict[str, Any] = field(default_factory=dict)
+    #: stat stamps of declared input files hashed while compiling, for a run to remember
+    file_stamps: dict[str, FileStamp] = field(default_factory=dict)
 
     def graph(self, task: Callable[..., Any]) -> dict[str, tuple[Any, ...]]:
         """The Dask graph: each step's key maps to ``(task, step_name, *upstream_keys)``.
@@ -126,13 +182,14 @@ class Plan:
             {'a-1': (<built-in function len>, 'a'), 'b-2': (<built-in function len>, 'b', 'a-1')}
         """
         return {
-            sp.key: (task, sp.name, *(self.steps[d].key for d in sp.deps))
+            sp.graph_key: (task, sp.name, *(self.steps[d].graph_key for d in sp.deps))
             for sp in self.steps.values()
         }
 
     @property
     def keys(self) -> list[str]:
-        return [sp.key for sp in self.steps.values()]
+        """The graph keys of every step, in run order."""
+        return [sp.graph_key for sp in self.steps.values()]
 
 
 def load_step(target: str, key: str | None = None) -> Any:
@@ -322,7 +379,7 @@ def _plain_value(raw: Any) -> Any:
     return raw
 
 
-def _resolve_model(cfg: DictConfig, registry: Registry | None) -> ModelPlan | None:
+def _resolve_model(cfg: DictConfig, models: ModelResolver | None) -> ModelPlan | None:
     model_cfg = cfg.get("model") or {}
     name = model_cfg.get("name")
     requested = model_cfg.get("version")
@@ -333,7 +390,7 @@ def _resolve_model(cfg: DictConfig, registry: Registry | None) -> ModelPlan | No
                 "model.name",
             )
         return None
-    from .registry import check_name
+    from .names import check_name
 
     try:
         check_name("model", name)
@@ -341,10 +398,10 @@ def _resolve_model(cfg: DictConfig, registry: Registry | None) -> ModelPlan | No
         raise ConfigError(str(e), "model.name") from e
     if requested is None:
         return ModelPlan(name, None, None)
-    if registry is None:  # pragma: no cover - compile without a registry is for tests only
+    if models is None:  # pragma: no cover - compile without a registry is for tests only
         raise ConfigError("resolving a model version needs a registry", "model.version")
     try:
-        mv = registry.get_model_version(name, requested)
+        mv = models.resolve(name, requested)
     except MlopsError as e:
         raise ConfigError(str(e), "model.version") from e
     return ModelPlan(name, requested, mv.number)
@@ -355,8 +412,9 @@ def _bind(
     args: dict[str, Any],
     sig: StepSignature,
     model: ModelPlan | None,
-    registry: Registry | None,
+    models: ModelResolver | None,
     outputs: Mapping[str, tuple[str, ...]],
+    files: _Files,
 ) -> tuple[dict[str, Any], dict[str, Input]]:
     params: dict[str, Any] = {}
     inputs: dict[str, Input] = {}
@@ -395,13 +453,15 @@ def _bind(
                     f"{', '.join(available) or '(none)'}.",
                     key,
                 )
-            inputs[arg] = Input("step", step=value.step, output=output)
+            inputs[arg] = StepInput(value.step, output)
         elif isinstance(value, (ModelArtifactRef, ArtifactInputRef)):
-            inputs[arg] = _artifact_input(value, model, registry, key)
+            inputs[arg] = _artifact_input(value, model, models, key)
+        elif isinstance(value, FileRef):
+            inputs[arg] = files.input(value, key)
         elif _contains_ref(value):
             raise ConfigError(
-                "references (${step:...}, ${model:...}, ${artifact:...}) must be the whole "
-                "value of a step argument, not nested in a list or mapping",
+                "references (${step:...}, ${model:...}, ${artifact:...}, ${file:...}) must be the "
+                "whole value of a step argument, not nested in a list or mapping",
                 key,
             )
         else:
@@ -418,7 +478,7 @@ def _bind(
 
 
 def _contains_ref(value: Any) -> bool:
-    if isinstance(value, (StepOutputRef, ModelArtifactRef, ArtifactInputRef)):
+    if isinstance(value, (StepOutputRef, ModelArtifactRef, ArtifactInputRef, FileRef)):
         return True
     if isinstance(value, dict):
         return any(_contains_ref(v) for v in value.values())
@@ -430,9 +490,9 @@ def _contains_ref(value: Any) -> bool:
 def _artifact_input(
     ref: ModelArtifactRef | ArtifactInputRef,
     model: ModelPlan | None,
-    registry: Registry | None,
+    models: ModelResolver | None,
     key: str,
-) -> Input:
+) -> ArtifactInput:
     if isinstance(ref, ModelArtifactRef):
         if model is None:
             raise ConfigError(
@@ -450,20 +510,45 @@ def _artifact_input(
         name, requested, number = model.name, str(model.requested), model.number
     else:
         name, requested, number = ref.model, ref.version, None
-    assert registry is not None
+    assert models is not None
     try:
-        mv = registry.get_model_version(name, number if number is not None else requested)
+        mv = models.resolve(name, number if number is not None else requested)
         artifact = mv.get_artifact_ref(ref.output)
     except MlopsError as e:
         raise ConfigError(str(e), key) from e
-    return Input(
-        "artifact",
-        output=ref.output,
-        model=name,
-        version=mv.number,
-        requested=requested,
-        artifact=artifact,
-    )
+    return ArtifactInput(ref.output, name, mv.number, requested, artifact)
+
+
+class _Files:
+    """Identifies declared input files once per compile (see :mod:`mlops.file_inputs`)."""
+
+    def __init__(self, base: str, stamps: StampSource | None) -> None:
+        self.base = base
+        from .file_inputs import NoStamps
+
+        self.stamps: StampSource = stamps if stamps is not None else NoStamps()
+        self.fresh: dict[str, FileStamp] = {}
+        self._seen: dict[str, FileInput] = {}
+
+    def input(self, ref: FileRef, key: str) -> FileInput:
+        if not ref.path:
+            raise ConfigError("${file:...} needs a path, e.g. ${file:data/train.csv}", key)
+        if ref.path not in self._seen:
+            from .file_inputs import identify
+
+            try:
+                ident, fresh = identify(ref.path, self.base, self.stamps)
+            except FileNotFoundError as e:
+                raise ConfigError(
+                    f"file '{ref.path}' does not exist (looked for {e.args[0] if e.args else ''})"
+                    "; check the path (relative paths are read from the folder you run in)",
+                    key,
+                ) from None
+            except OSError as e:
+                raise ConfigError(f"cannot read file '{ref.path}': {e}", key) from e
+            self.fresh.update(fresh)
+            self._seen[ref.path] = FileInput(ref.path, ident.digest)
+        return self._seen[ref.path]
 
 
 def _order(deps: dict[str, tuple[str, ...]]) -> list[str]:
@@ -503,7 +588,7 @@ def _check_names(pipeline: Any, steps: Any) -> None:
 
 
 def _check_names_of(kind: str, name: Any, key: str) -> None:
-    from .registry import check_name
+    from .names import check_name
 
     try:
         check_name(kind, name)
@@ -511,15 +596,28 @@ def _check_names_of(kind: str, name: Any, key: str) -> None:
         raise ConfigError(str(e), key) from e
 
 
-def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
-    """Compile a composed config into a :class:`Plan` (see the module docstring)."""
+def compile_pipeline(
+    cfg: DictConfig,
+    models: ModelResolver | None,
+    *,
+    base_dir: str | None = None,
+    file_stamps: StampSource | None = None,
+) -> Plan:
+    """Compile a composed config into a :class:`Plan` (see the module docstring).
+
+    Args:
+        models: resolves model references (``registry.models``); None compiles pipelines that
+            read no model version.
+        base_dir: where relative ``${file:...}`` paths are read (default: the current folder).
+        file_stamps: remembered hashes of declared input files (``registry.cache``).
+    """
     pipeline_cfg = cfg.get("pipeline") or {}
     pipeline = pipeline_cfg.get("name")
     if not pipeline:
         raise ConfigError("no pipeline selected: run with +pipeline=NAME", "pipeline.name")
     enable_cache = bool(pipeline_cfg.get("enable_cache", True))
     _check_names(pipeline, cfg.get("steps") or {})
-    model = _resolve_model(cfg, registry)
+    model = _resolve_model(cfg, models)
     steps_args = _read_steps(cfg)
     _check_targets(steps_args)
     sigs: dict[str, StepSignature] = {}
@@ -535,12 +633,15 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
     for name, sig in sigs.items():
         for out in sig.outputs:
             _check_names_of("artifact", out, f"steps.{name}._target_")
+    import os
+
+    files = _Files(base_dir or os.getcwd(), file_stamps)
     bound = {
-        name: _bind(name, args, sigs[name], model, registry, outputs)
+        name: _bind(name, args, sigs[name], model, models, outputs, files)
         for name, args in steps_args.items()
     }
     deps = {
-        name: tuple(dict.fromkeys(i.step for i in inputs.values() if i.kind == "step" and i.step))
+        name: tuple(dict.fromkeys(i.step for i in inputs.values() if isinstance(i, StepInput)))
         for name, (_, inputs) in bound.items()
     }
     order = _order(deps)
@@ -562,18 +663,11 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
             FORMAT_VERSION,
             sig.code_hash,
             params_token,
-            {
-                arg: (
-                    ("step", i.output)
-                    if i.kind == "step"
-                    else ("artifact", i.model, i.version, i.artifact.id if i.artifact else None)
-                )
-                for arg, i in inputs.items()
-            },
+            {arg: _input_token(i) for arg, i in inputs.items()},
         )
         # The graph key also names what is upstream, so that in a graph combining several jobs
         # (a sweep) two steps are one task only if everything they depend on is the same.
-        upstream = {arg: graph[i.step] for arg, i in inputs.items() if i.kind == "step" and i.step}
+        upstream = {arg: graph[i.step] for arg, i in inputs.items() if isinstance(i, StepInput)}
         graph[name] = token(static[name], upstream)
         steps[name] = StepPlan(
             name=name,
@@ -582,7 +676,7 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
             params=params,
             inputs=inputs,
             deps=deps[name],
-            key=f"{name}-{graph[name]}",
+            graph_key=f"{name}-{graph[name]}",
             static_key=static[name],
             enable_cache=sig.enable_cache,
         )
@@ -590,4 +684,20 @@ def compile_pipeline(cfg: DictConfig, registry: Registry | None) -> Plan:
 
     config = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(config, dict)
-    return Plan(pipeline, model, steps, enable_cache, {str(k): v for k, v in config.items()})
+    return Plan(
+        pipeline,
+        model,
+        steps,
+        enable_cache,
+        {str(k): v for k, v in config.items()},
+        files.fresh,
+    )
+
+
+def _input_token(i: Input) -> tuple[Any, ...]:
+    """What an input contributes to its step's static key (step inputs add content at run time)."""
+    if isinstance(i, StepInput):
+        return ("step", i.output)
+    if isinstance(i, ArtifactInput):
+        return ("artifact", i.model, i.version, i.artifact.id)
+    return ("file", i.digest)

@@ -13,6 +13,7 @@ matches it, so ``except ValueError`` keeps working for code that does not know m
     ├── StageError (ValueError)             an invalid stage change
     ├── InvalidNameError (ValueError)       a name with ``/``, ``..`` or control characters
     ├── RegistryError (OSError)             the registry cannot be reached or read
+    │   └── DamagedRecordError              a record that exists but cannot be read (``path``)
     ├── ArtifactError (ValueError)          an artifact cannot be stored, loaded or verified
     ├── HashingError (TypeError)            a value that cannot be hashed deterministically
     └── StepFailedError (RuntimeError)      a step raised; carries ``step`` and chains the cause
@@ -29,6 +30,7 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "CycleError",
+    "DamagedRecordError",
     "HashingError",
     "InvalidNameError",
     "MlopsError",
@@ -104,6 +106,18 @@ class RegistryError(MlopsError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class DamagedRecordError(RegistryError):
+    """A registry record exists but is not what it must be (truncated, garbage, wrong shape).
+
+    Readers never fall back to an older state when they meet one: they raise this, naming the
+    record (``path``, relative to the registry root) and what to do about it.
+    """
+
+    def __init__(self, message: str, uri: str | None = None, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message, uri)
 
 
 class ArtifactError(MlopsError, ValueError):

@@ -1,42 +1,76 @@
 """Execute a :class:`~mlops.compiler.Plan` on a Dask scheduler, with caching and a run record.
 
-The plan's graph maps each step's key to ``(task, step_name, *upstream_keys)``; the task is
-:meth:`Execution.run_step`, which receives the upstream steps' :class:`StepResult` objects
-(artifact references, plus the values themselves when they are in this process) and:
+The plan's graph maps each step's graph key to ``(task, step_name, *upstream_keys)``; the task is
+a :class:`StepRunner`, which receives the upstream steps' :class:`StepResult` objects (artifact
+references, plus the serialized bytes when they are in this process) and:
 
 1. computes the step's cache key from its static key and its inputs' content hashes;
 2. on a hit (caching on, entry complete, model reads unchanged) returns the recorded artifact
    references without loading anything;
 3. otherwise loads its inputs, runs the function with a step context, stores each output by
    content hash, and writes the cache entry last -- so a crash never leaves an entry that names
-   missing bytes;
-4. links its outputs (and replays its logged metadata) to the model version this run registers.
+   missing bytes.
 
-Schedulers are plain callables ``get(graph, keys)`` (``dask.local.get_sync``,
-``dask.threaded.get``, ...), so a synchronous one is always there for debugging.
+**One value path.** Every consumer of an output gets a value decoded from the output's serialized
+bytes -- in this process from the bytes just written, elsewhere from the store -- never the object
+the producer returned. So a step that mutates its input cannot change what another step sees, and
+a fresh run hands steps exactly what a cached run would, on every executor.
+
+**Whole or invisible.** :class:`Execution` takes the version number when the run starts, collects
+the artifacts and metrics every step links, and writes them as the version's one completion record
+only when every step has succeeded. Stage changes that steps ask for on that version (``promote``)
+are made after it is complete; if the run fails or dies, the version stays ``incomplete`` and
+nothing is promoted.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from .cache import CacheEntry, CacheLookup, Decision, cache_key, decide, ingredients, warn
-from .compiler import Plan, StepPlan, load_step
-from .errors import ArtifactError, ConfigError, MlopsError, StepFailedError
-from .registry import ModelVersion, Registry
-from .runs import Run, new_run_id, redact
+from .cache import (
+    CacheEntry,
+    CacheLookup,
+    Decision,
+    cache_key,
+    decide,
+    ingredients,
+    input_id,
+    warn,
+)
+from .compiler import ArtifactInput, FileInput, Plan, StepInput, StepPlan, load_step
+from .errors import ArtifactError, MlopsError, StepFailedError
+from .models import ModelVersion, VersionStatus
+from .progress import Progress
+from .run_store import Heartbeat, Run, RunStatus, StepStatus, new_run_id
+from .runs import redact
+from .schedulers import get_scheduler, run_graph
+from .stages import StageChange, next_assignment
 from .steps import StepContext, _reset_context, _set_context
 from .store import ArtifactRef
 
-__all__ = ["CacheOptions", "Execution", "StepResult", "execute", "get_scheduler", "run_graph"]
+if TYPE_CHECKING:
+    from .registry import Registry
+
+__all__ = [
+    "CacheOptions",
+    "Execution",
+    "Progress",
+    "StepResult",
+    "StepRunner",
+    "execute",
+    "get_scheduler",
+    "run_graph",
+]
+
+#: outputs up to this size are handed to consumers in this process as the bytes just written;
+#: larger ones are read back from the store (a memory map of the page cache on a local folder)
+KEEP_BYTES = 64 << 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class CacheOptions:
     """Run-level cache controls: ``cache.enabled`` and ``cache.refresh``."""
 
@@ -46,20 +80,27 @@ class CacheOptions:
 
 @dataclass
 class StepResult:
-    """What a step hands downstream: artifact references, and values when in this process."""
+    """What a step hands downstream and to the run record.
+
+    ``payloads`` (the serialized bytes of outputs made in this process) never leave the process.
+    """
 
     step: str
-    status: str
+    status: StepStatus
     outputs: dict[str, ArtifactRef]
-    values: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    stage_requests: tuple[tuple[str, bool], ...] = ()
+    payloads: dict[str, bytes] = field(default_factory=dict)
     seconds: float = 0.0
     cache_key: str = ""
 
-    def __reduce__(self) -> Any:  # values stay in the process that made them
+    def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
             self.step,
             self.status,
             self.outputs,
+            self.metadata,
+            self.stage_requests,
             {},
             self.seconds,
             self.cache_key,
@@ -67,34 +108,56 @@ class StepResult:
         return (StepResult, args)
 
 
-class Progress:
-    """One line per step event on a stream: started, cached, done, failed."""
+class _StepVersionActions:
+    """What the model version a running step sees can do.
 
-    def __init__(self, total: int, stream: IO[str] | None = None, enabled: bool = True) -> None:
-        self.total = total
-        self.stream = stream or sys.stdout
-        self.enabled = enabled
-        self.width = 12
-        self._lock = threading.Lock()
-        self._index: dict[str, int] = {}
+    On the version this run registers (incomplete until the run ends), logged metadata becomes
+    part of the version and stage changes are made once it is complete; on any other version,
+    metadata is an appended note and stage changes are made at once.
+    """
 
-    def event(self, step: str, what: str, seconds: float | None = None, note: str = "") -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            n = self._index.setdefault(step, len(self._index) + 1)
-            t = f"{seconds:7.2f}s" if seconds is not None else " " * 8
-            line = f"  [{n}/{self.total}] {step:<{self.width}} {what:<8}{t}"
-            print(line + (f"  {note}" if note else ""), file=self.stream, flush=True)
+    def __init__(self, registry: Registry, ctx: StepContext) -> None:
+        self.registry = registry
+        self.ctx = ctx
+
+    def _own(self, mv: ModelVersion) -> bool:
+        own = self.ctx.version
+        return (
+            self.ctx.creates_version
+            and own is not None
+            and (own.name, own.number) == (mv.name, mv.number)
+            and not mv.complete
+        )
+
+    def load(self, ref: ArtifactRef) -> Any:
+        return self.registry.artifacts.get(ref)
+
+    def log_metadata(self, mv: ModelVersion, values: Mapping[str, Any]) -> None:
+        if self._own(mv):
+            self.ctx.logged_metadata.update(values)
+        else:
+            self.registry.models.add_note(mv.name, mv.number, values, run_id=self.ctx.run_id)
+
+    def set_stage(self, mv: ModelVersion, stage: str, force: bool) -> StageChange | None:
+        if self._own(mv):
+            # checked now, so that a refused change fails the step that asked for it
+            current = self.registry.models.current_stages(mv.name)
+            next_assignment(current, mv.number, stage, force=force, name=mv.name)
+            self.ctx.stage_requests.append((stage, force))
+            return None
+        return self.registry.models.set_stage(
+            mv.name, mv.number, stage, force=force, run_id=self.ctx.run_id
+        )
 
 
 class StepRunner:
     """The Dask task of every step: ``runner(step_name, *upstream_results) -> StepResult``.
 
-    It holds what a step needs wherever it runs (the plan, the registry, the run id, the model
-    version) and nothing that must come back: the result carries the status, timing and artifact
-    references, so the same runner works in threads, processes or on remote workers. Progress
-    hooks are in-process only and are dropped when the runner is pickled.
+    It holds what a step needs wherever it runs (the plan, the registry's stores, the run id, the
+    model version) and nothing that must come back: the result carries the status, timing,
+    artifact references and what the step asked of the model version, so the same runner works in
+    threads, processes or on remote workers. Progress hooks are in-process only and are dropped
+    when the runner is pickled.
 
     Before the first step, the runner predicts the whole run with :func:`mlops.cache.decide`
     (reading cache entries, no payloads) to learn which cached artifacts running steps will load;
@@ -109,6 +172,7 @@ class StepRunner:
         run_id: str,
         cache: CacheOptions,
         model_version: ModelVersion | None,
+        creates_version: bool = False,
         progress: Progress | None = None,
     ) -> None:
         self.plan = plan
@@ -116,9 +180,28 @@ class StepRunner:
         self.run_id = run_id
         self.cache = cache
         self.model_version = model_version
+        self.creates_version = creates_version
         self.progress = progress
-        self.lookup = CacheLookup(plan, registry, enabled=cache.enabled, refresh=cache.refresh)
+        self.lookup = CacheLookup(
+            plan,
+            registry.cache,
+            registry.artifacts,
+            enabled=cache.enabled,
+            refresh=cache.refresh,
+        )
         self._decisions: dict[str, Decision] | None = None
+
+    def fresh(self) -> StepRunner:
+        """A runner for the same run whose cache lookups start now (it remembers nothing)."""
+        return StepRunner(
+            self.plan,
+            self.registry,
+            self.run_id,
+            self.cache,
+            self.model_version,
+            self.creates_version,
+            self.progress,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         self.decisions()  # decide once, here, rather than on every worker
@@ -132,7 +215,7 @@ class StepRunner:
             if self._decisions is None:
                 self._decisions = decide(self.lookup)
                 for ref in self.lookup.corrupted.values():
-                    self.registry.store.discard(ref)  # so that the producer can store it again
+                    self.registry.artifacts.discard(ref)  # so that the producer can store it again
                 self.lookup.prefetch_index([n for n, d in self._decisions.items() if d.cached])
             return self._decisions
 
@@ -140,7 +223,7 @@ class StepRunner:
         sp = self.plan.steps[name]
         by_step = {r.step: r for r in upstream}
         input_ids = {
-            arg: (by_step[i.step].outputs[i.output].id if i.kind == "step" else i.artifact.id)  # type: ignore[index,union-attr]
+            arg: (by_step[i.step].outputs[i.output].id if isinstance(i, StepInput) else input_id(i))
             for arg, i in sp.inputs.items()
         }
         key = self._key(sp, input_ids)
@@ -165,55 +248,65 @@ class StepRunner:
         """The step's cache key: the one :func:`decide` computed if it saw the same inputs."""
         if self.lookup.off_reason(sp) is None:
             predicted = self.decisions().get(sp.name)
-            if predicted is not None and predicted.key and predicted.inputs == input_ids:
-                return predicted.key
+            if predicted is not None and predicted.cache_key and predicted.inputs == input_ids:
+                return predicted.cache_key
         return cache_key(sp.static_key, input_ids)
 
     def _lookup(self, sp: StepPlan, key: str) -> StepResult | None:
         if self.lookup.off_reason(sp) is not None:
             return None
         decisions = self.decisions()
-        entry, problems = self.lookup.check(sp, key)
+        entry, problems, problem = self.lookup.check(sp, key)
         if entry is None:
-            for problem in problems:
-                if problem.startswith("cached output"):
-                    warn(f"step '{sp.name}': {problem}; running the step again")
+            if problem is not None:
+                warn(f"step '{sp.name}': {problems[0]}; running the step again")
             return None
         predicted = decisions.get(sp.name)
-        if predicted is None or predicted.key != key:
+        if predicted is None or predicted.cache_key != key:
             # A hit the prediction did not see coming (an upstream step re-ran and gave the same
             # bytes): verify what the steps that run will load from it.
             for other in self.plan.steps.values():
                 if decisions[other.name].cached:
                     continue
                 for i in other.inputs.values():
-                    if i.kind != "step" or i.step != sp.name:
+                    if not isinstance(i, StepInput) or i.step != sp.name:
                         continue
-                    ref = entry.outputs[i.output or ""]
+                    ref = entry.outputs[i.output]
                     if not self.lookup.verify(ref):
                         warn(
                             f"step '{sp.name}': cached output `{i.output}` is corrupted; "
                             "running the step again"
                         )
-                        self.registry.store.discard(ref)
+                        self.registry.artifacts.discard(ref)
                         return None
         self.lookup.touch(sp, entry)
-        self._publish(sp, entry.outputs, entry.metadata)
-        return StepResult(sp.name, "cached", entry.outputs)
+        return StepResult(sp.name, StepStatus.CACHED, dict(entry.outputs), dict(entry.metadata))
 
     def _load_input(self, arg: str, sp: StepPlan, by_step: dict[str, StepResult]) -> Any:
         i = sp.inputs[arg]
-        if i.kind == "step":
-            res = by_step[i.step]  # type: ignore[index]
-            if i.output in res.values:
-                return res.values[i.output]
-            ref = res.outputs[i.output]  # type: ignore[index]
+        if isinstance(i, FileInput):
+            return i.path
+        if isinstance(i, StepInput):
+            res = by_step[i.step]
+            ref = res.outputs[i.output]
+            data = res.payloads.get(i.output)
         else:
-            ref = i.artifact  # type: ignore[assignment]
+            assert isinstance(i, ArtifactInput)
+            ref, data = i.artifact, None
         try:
-            return self.registry.store.get(ref)
+            if data is not None:  # the bytes just written: decode them, as a load would
+                return self.registry.artifacts.decode(ref, data)
+            return self.registry.artifacts.get(ref)
         except ArtifactError as e:
             raise ArtifactError(f"step '{sp.name}', input '{arg}' ({i.describe()}): {e}") from e
+
+    def _context(self, sp: StepPlan) -> StepContext:
+        ctx = StepContext(step_name=sp.name, run_id=self.run_id, pipeline_name=self.plan.pipeline)
+        if self.model_version is not None:
+            ctx.creates_version = self.creates_version
+            actions = _StepVersionActions(self.registry, ctx)
+            ctx.version = replace(self.model_version, actions=actions)
+        return ctx
 
     def _run(
         self, sp: StepPlan, key: str, by_step: dict[str, StepResult], input_ids: dict[str, str]
@@ -222,12 +315,7 @@ class StepRunner:
         kwargs = dict(sp.params)
         for arg in sp.inputs:
             kwargs[arg] = self._load_input(arg, sp, by_step)
-        ctx = StepContext(
-            step_name=sp.name,
-            run_id=self.run_id,
-            pipeline_name=self.plan.pipeline,
-            _model_version=lambda: self.model_version,
-        )
+        ctx = self._context(sp)
         tok = _set_context(ctx)
         try:
             returned = step_obj.fn(**kwargs)
@@ -237,11 +325,15 @@ class StepRunner:
             _reset_context(tok)
         values = _split_outputs(sp, returned)
         outputs: dict[str, ArtifactRef] = {}
+        payloads: dict[str, bytes] = {}
         for out, value in values.items():
             try:
-                outputs[out] = self.registry.store.put(value)
+                ref, data = self.registry.artifacts.put_keeping(value, KEEP_BYTES)
             except ArtifactError as e:
                 raise ArtifactError(f"step '{sp.name}', output '{out}': {e}") from e
+            outputs[out] = ref
+            if data is not None:
+                payloads[out] = data
         metadata = {k: v for k, v in values.items() if _is_metric(v)}
         metadata.update(ctx.logged_metadata)
         # A step that read the version this run registers made something about *this* version
@@ -249,34 +341,28 @@ class StepRunner:
         reads_created = any(created for _, _, created in ctx.model_reads)
         if self.lookup.storable(sp) and not reads_created:
             entry = CacheEntry(
-                key=key,
+                cache_key=key,
                 step=sp.name,
                 outputs=outputs,
-                model_reads=[(n, v) for n, v, _ in ctx.model_reads],
-                metadata=metadata,
+                model_reads=tuple((n, v) for n, v, _ in ctx.model_reads),
+                metadata={k: v for k, v in values.items() if _is_metric(v)} | ctx.logged_metadata,
                 ingredients=ingredients(sp, dict(input_ids)),
                 run_id=self.run_id,
             )
             self.lookup.write(sp, entry)  # last: an entry never names bytes that are not stored
-        returned_metrics = {k: v for k, v in metadata.items() if k not in ctx.logged_metadata}
-        self._publish(sp, outputs, returned_metrics)
-        return StepResult(sp.name, "ran", outputs, values)
-
-    def _publish(
-        self, sp: StepPlan, outputs: dict[str, ArtifactRef], metadata: dict[str, Any]
-    ) -> None:
-        """Link outputs and metadata to the version this run registers."""
-        mv = self.model_version
-        if mv is None or not mv._created_by_run:
-            return
-        for out, ref in outputs.items():
-            mv.link_artifact(out, ref, step=sp.name)
-        if metadata:
-            mv.log_metadata(metadata)
+        return StepResult(
+            sp.name,
+            StepStatus.RAN,
+            outputs,
+            metadata,
+            tuple(ctx.stage_requests),
+            payloads,
+        )
 
 
 class Execution:
-    """One run: registers the model version, runs the graph, keeps the run record."""
+    """One run: takes the model version's number, runs the graph, completes the version, keeps
+    the run record."""
 
     def __init__(
         self,
@@ -287,6 +373,10 @@ class Execution:
         run_id: str | None = None,
         progress: Progress | None = None,
     ) -> None:
+        import os
+        import socket
+        import threading
+
         self.plan = plan
         self.registry = registry
         self.cache = cache or CacheOptions()
@@ -295,148 +385,148 @@ class Execution:
         self.progress.width = max([len(s) for s in plan.steps] + [8])
         self.model_version: ModelVersion | None = None
         self._lock = threading.Lock()
+        self._heartbeat: Heartbeat | None = None
+        self.records: dict[str, dict[str, Any]] = {
+            name: {"status": str(StepStatus.PENDING)} for name in plan.steps
+        }
+        #: what this run links to the version it registers: output -> (artifact, step)
+        self.linked: dict[str, tuple[ArtifactRef, str]] = {}
+        #: metrics and metadata the run's steps recorded
+        self.metadata: dict[str, Any] = {}
+        self.stage_requests: list[tuple[str, bool]] = []
+        self.stage_changes: list[StageChange] = []
         self.run = Run(
             id=self.run_id,
             pipeline=plan.pipeline,
-            status="running",
+            status=RunStatus.RUNNING,
             started=time.time(),
             finished=None,
             config=redact(plan.config),
-            step_records={name: {"status": "pending"} for name in plan.steps},
+            step_records=self.records,
             model=None,
-            registry=registry,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            actions=registry.runs.actions,
         )
+
+    @property
+    def creates_version(self) -> bool:
+        return self.plan.model is not None and self.plan.model.creates_version
 
     def runner(self) -> StepRunner:
         return StepRunner(
-            self.plan, self.registry, self.run_id, self.cache, self.model_version, self.progress
+            self.plan,
+            self.registry,
+            self.run_id,
+            self.cache,
+            self.model_version,
+            self.creates_version,
+            self.progress,
         )
 
     def step_finished(self, result: StepResult) -> None:
         """Record a finished step (called in this process, wherever the step ran)."""
         with self._lock:
-            self.run.step_records[result.step] = {
-                "status": result.status,
+            self.records[result.step] = {
+                "status": str(result.status),
                 "seconds": result.seconds,
                 "cache_key": result.cache_key,
                 "outputs": {k: v.to_json() for k, v in result.outputs.items()},
             }
-        self.progress.event(
-            result.step, "cached" if result.status == "cached" else "done", result.seconds
-        )
+            if self.creates_version:
+                for out, ref in result.outputs.items():
+                    self.linked[out] = (ref, result.step)
+            self.metadata.update(result.metadata)
+            self.stage_requests.extend(result.stage_requests)
+        what = "cached" if result.status is StepStatus.CACHED else "done"
+        self.progress.event(result.step, what, result.seconds)
 
     def step_failed(self, step: str, error: BaseException) -> None:
         with self._lock:
-            self.run.step_records[step] = {"status": "failed", "error": _describe(error)}
+            self.records[step] = {"status": str(StepStatus.FAILED), "error": _describe(error)}
         self.progress.event(step, "failed", None, _describe(error))
 
     def start(self) -> None:
-        """Register the model version (if the pipeline makes one) and save the run record."""
+        """Take the model version's number (or resolve the one used) and save the run record."""
         model = self.plan.model
         if model is not None:
+            models = self.registry.models
             if model.creates_version:
-                self.model_version = self.registry.create_model_version(model.name, self.run_id)
+                number = models.create_version(model.name, self.run_id)
+                self.model_version = ModelVersion(
+                    name=model.name,
+                    number=number,
+                    run_id=self.run_id,
+                    created=time.time(),
+                    status=VersionStatus.INCOMPLETE,
+                )
             else:
                 assert model.number is not None
-                self.model_version = self.registry.get_model_version(model.name, model.number)
-            self.run.model = {
-                "name": model.name,
-                "number": self.model_version.number,
-                "requested": model.requested,
-                "created": model.creates_version,
-            }
-        self.run.save()
+                self.model_version = replace(models.resolve(model.name, model.number), actions=None)
+            self.run = replace(
+                self.run,
+                model={
+                    "name": model.name,
+                    "number": self.model_version.number,
+                    "requested": model.requested,
+                    "created": model.creates_version,
+                },
+            )
+        if self.plan.file_stamps:
+            self.registry.cache.save_file_stamps(self.plan.file_stamps)
+        self.registry.runs.save(self.run)
+        self._heartbeat = Heartbeat(self.registry.runs, self.run_id).__enter__()
+
+    def complete_version(self) -> ModelVersion | None:
+        """Write the version this run registers (every step that links to it has finished),
+        then make the stage changes its steps asked for. Idempotent."""
+        mv = self.model_version
+        if mv is None or not self.creates_version or mv.complete:
+            return mv
+        models = self.registry.models
+        self.model_version = replace(
+            models.complete_version(mv.name, mv.number, self.linked, self.metadata), actions=None
+        )
+        requests, self.stage_requests = self.stage_requests, []
+        for stage, force in requests:
+            self.stage_changes.append(
+                models.set_stage(mv.name, mv.number, stage, force=force, run_id=self.run_id)
+            )
+        return self.model_version
 
     def finish(self, error: BaseException | None) -> Run:
-        if (
-            isinstance(error, StepFailedError)
-            and self.run.step_records.get(error.step, {}).get("status") != "failed"
+        """Complete the version if every step succeeded, and save the run's final record."""
+        if error is None:
+            try:
+                self.complete_version()
+            except Exception as e:
+                error = e
+        if isinstance(error, StepFailedError) and (
+            self.records.get(error.step, {}).get("status") != StepStatus.FAILED
         ):
             self.step_failed(error.step, error)
-        for rec in self.run.step_records.values():
-            if rec.get("status") == "pending":
-                rec["status"] = "skipped"
-        self.run.status = "failed" if error is not None else "completed"
-        self.run.error = _describe(error) if error is not None else None
-        self.run.finished = time.time()
-        self.run.save()
+        for rec in self.records.values():
+            if rec.get("status") == StepStatus.PENDING:
+                rec["status"] = str(StepStatus.SKIPPED)
+        if error is None:
+            status = RunStatus.COMPLETED
+        elif isinstance(error, KeyboardInterrupt):
+            status = RunStatus.INTERRUPTED
+        else:
+            status = RunStatus.FAILED
+        self.run = replace(
+            self.run,
+            status=status,
+            error=_describe(error) if error is not None else None,
+            finished=time.time(),
+        )
+        try:
+            self.registry.runs.save(self.run)
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.__exit__(None, None, None)
+                self._heartbeat = None
         return self.run
-
-
-def get_scheduler(
-    name: str,
-    num_workers: int | None = None,
-    *,
-    address: str | None = None,
-    n_workers: int | None = None,
-    threads_per_worker: int | None = None,
-) -> Callable[..., Any]:
-    """A Dask ``get`` function for an executor name: sync, threads, processes or distributed.
-
-    ``processes`` runs steps in a pool of ``num_workers`` spawned processes; ``distributed``
-    returns a :class:`~mlops.distributed.DistributedScheduler` (connect to ``address``, or start
-    a local cluster of ``n_workers`` x ``threads_per_worker``), which the caller closes.
-    """
-    if name == "sync":
-        from dask.local import get_sync
-
-        return get_sync
-    if name == "threads":
-        import dask.threaded
-
-        def get_threads(graph: dict[str, Any], keys: list[str]) -> Any:
-            return dask.threaded.get(graph, keys, num_workers=num_workers)
-
-        return get_threads
-    if name == "processes":
-        import dask.multiprocessing
-
-        from .distributed import install_shared_callables
-
-        def get_processes(graph: dict[str, Any], keys: list[str]) -> Any:
-            # The step runner (the whole plan) goes to each worker process once, with the
-            # pool's initializer, rather than pickled into every task.
-            shipped, init = install_shared_callables(
-                graph,  # type: ignore[arg-type]
-                dask.config.get("multiprocessing.initializer", None),
-            )
-            # spawned workers (Dask's default context): safe with threads, same on every OS
-            return dask.multiprocessing.get(
-                shipped, keys, num_workers=num_workers, initializer=init
-            )
-
-        return get_processes
-    if name == "distributed":
-        from .distributed import DistributedScheduler
-
-        return DistributedScheduler(address, n_workers, threads_per_worker)
-    raise ConfigError(
-        f"unknown executor '{name}'; choose one of: sync, threads, processes, distributed",
-        "executor.name",
-    )
-
-
-def run_graph(
-    get: Callable[..., Any],
-    graph: dict[str, Any],
-    keys: list[str],
-    on_result: Callable[[str, Any], None],
-) -> None:
-    """Compute ``keys`` of ``graph`` with ``get``, calling ``on_result(key, value)`` per task.
-
-    Local schedulers report through a Dask callback; a scheduler with ``reports_results``
-    (dask.distributed, where callbacks do not fire) reports as its futures complete.
-    """
-    if getattr(get, "reports_results", False):
-        get.run(graph, keys, on_result)  # type: ignore[attr-defined]
-        return
-    from dask.callbacks import Callback
-
-    def posttask(key: str, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-        on_result(key, result)
-
-    with Callback(posttask=posttask):
-        get(graph, keys)
 
 
 def execute(
@@ -492,7 +582,9 @@ def execute(
             error = e
             raise
         finally:
-            ex.finish(error)
+            run = ex.finish(error)
+        if run.status is RunStatus.FAILED and run.error:
+            raise MlopsError(run.error)
     finally:
         close = getattr(get, "close", None)
         if owned and close is not None:

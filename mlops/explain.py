@@ -15,9 +15,13 @@ Nothing is run and nothing is written. Each step is one of:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .cache import CacheLookup, decide
 from .compiler import Plan
-from .registry import Registry
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 __all__ = ["explain"]
 
@@ -36,11 +40,17 @@ def explain(
           evaluate   may run: input `model` comes from `train`, which runs
           promote    will run: caching is off for this step (@step(enable_cache=False))
     """
-    lookup = CacheLookup(plan, registry, enabled=enabled, refresh=frozenset(refresh or ()))
+    lookup = CacheLookup(
+        plan,
+        registry.cache,
+        registry.artifacts,
+        enabled=enabled,
+        refresh=frozenset(refresh or ()),
+    )
     decisions = decide(lookup, explain=True)
     width = max(len(name) for name in plan.steps)
     lines = [f"plan for {plan.pipeline} (nothing is run):"]
     for name, d in decisions.items():
-        text = d.status + (": " + "; ".join(d.why) if d.why else "")
+        text = str(d.status) + (": " + "; ".join(d.why) if d.why else "")
         lines.append(f"  {name:<{width}}  {text}")
     return "\n".join(lines)

@@ -17,6 +17,8 @@ References are OmegaConf resolvers that return marker objects, read by the compi
     ${model:trained_model}                      artifact of the pipeline's model version
     ${artifact:iris_classifier,production,trained_model}
                                                 artifact of any model at a version or stage
+    ${file:data/train.csv}                      a file (or folder) the step reads: the step gets
+                                                the path, the key gets the content's identity
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from omegaconf import MISSING, OmegaConf
 
 __all__ = [
     "ArtifactInputRef",
+    "FileRef",
     "Keys",
     "MlopsConfig",
     "ModelArtifactRef",
@@ -73,6 +76,20 @@ class ArtifactInputRef:
 
     def __str__(self) -> str:
         return f"${{artifact:{self.model},{self.version},{self.output}}}"
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """``${file:PATH}``: a file or folder read by the step (a project path or an fsspec URL)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"${{file:{self.path}}}"
+
+
+def _file_ref(path: Any) -> FileRef:
+    return FileRef(str(path).strip())
 
 
 def _step_ref(spec: str) -> StepOutputRef:
@@ -146,6 +163,7 @@ def register() -> None:
     OmegaConf.register_new_resolver("step", _step_ref, replace=True)
     OmegaConf.register_new_resolver("model", _model_ref, replace=True)
     OmegaConf.register_new_resolver("artifact", _artifact_ref, replace=True)
+    OmegaConf.register_new_resolver("file", _file_ref, replace=True)
     schema = OmegaConf.structured(MlopsConfig)
     # Hydra composes in struct mode, where overriding a key that is not in the config fails with
     # its own "Could not override" message. A step's arguments are checked by the compiler

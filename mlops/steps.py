@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from .errors import MlopsError, StepDefinitionError
 
 if TYPE_CHECKING:
-    from .registry import ModelVersion
+    from .models import ModelVersion
 
 __all__ = ["Step", "StepContext", "get_step_context", "output_names", "step"]
 
@@ -163,9 +163,14 @@ class StepContext:
     step_name: str
     run_id: str
     pipeline_name: str
-    _model_version: Callable[[], ModelVersion | None] = field(repr=False)
+    #: the pipeline's model version (set by the executor), and whether this run registers it
+    version: ModelVersion | None = field(default=None, repr=False)
+    creates_version: bool = field(default=False, repr=False)
+    #: what the step did with the model version: (name, number, created by this run) per read,
+    #: metadata it logged for this run's version, stage changes it asked for (stage, force)
     model_reads: list[tuple[str, int, bool]] = field(default_factory=list, repr=False)
     logged_metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    stage_requests: list[tuple[str, bool]] = field(default_factory=list, repr=False)
 
     @property
     def model_version(self) -> ModelVersion:
@@ -174,16 +179,15 @@ class StepContext:
         Reading it is recorded, and the step's cache entry is only reused while the same concrete
         version is resolved.
         """
-        mv = self._model_version()
+        mv = self.version
         if mv is None:
             raise MlopsError(
                 f"step '{self.step_name}' asked for the model version, but the pipeline has no "
                 "model: add a `model:` block with `name:` to the pipeline config."
             )
-        entry = (mv.name, mv.number, bool(getattr(mv, "_created_by_run", False)))
+        entry = (mv.name, mv.number, self.creates_version)
         if entry not in self.model_reads:
             self.model_reads.append(entry)
-        mv._context = self
         return mv
 
 

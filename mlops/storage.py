@@ -30,7 +30,7 @@ from typing import IO, Any, TypeVar
 
 from .errors import RegistryError
 
-__all__ = ["Storage", "redact_uri"]
+__all__ = ["Storage", "open_storage", "redact_uri"]
 
 T = TypeVar("T")
 
@@ -480,3 +480,8 @@ def _dumps(doc: Any) -> bytes:
 def _is_missing_bucket(e: BaseException) -> bool:
     text = f"{type(e).__name__} {e}"
     return "NoSuchBucket" in text or "bucket does not exist" in text.lower()
+
+
+def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Storage:
+    """The storage for ``uri`` (a folder path or any fsspec URL)."""
+    return Storage(uri, storage_options)

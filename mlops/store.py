@@ -48,12 +48,15 @@ class ArtifactRef:
 
 
 class _HashingWriter(io.RawIOBase):
-    """A write-only file that hashes and counts what passes through it."""
+    """A write-only file that hashes and counts what passes through it, and keeps a copy of the
+    bytes while they are at most ``keep`` long."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, f: IO[bytes], keep: int = 0) -> None:
         self._f = f
         self.hasher = Hasher()
         self.size = 0
+        self.keep = keep
+        self.kept: list[bytes] | None = [] if keep > 0 else None
 
     def writable(self) -> bool:
         return True
@@ -63,6 +66,11 @@ class _HashingWriter(io.RawIOBase):
         self.hasher.update(view)
         self._f.write(view)
         self.size += view.nbytes
+        if self.kept is not None:
+            if self.size > self.keep:
+                self.kept = None
+            else:
+                self.kept.append(bytes(view))
         return view.nbytes
 
     def tell(self) -> int:
@@ -78,9 +86,17 @@ class ArtifactStore:
 
     def put(self, obj: Any) -> ArtifactRef:
         """Serialize ``obj``, store it under its content hash, and return its reference."""
+        return self.put_keeping(obj, 0)[0]
+
+    def put_keeping(self, obj: Any, keep: int) -> tuple[ArtifactRef, bytes | None]:
+        """:meth:`put`, also returning the serialized bytes if they are at most ``keep`` long.
+
+        Those bytes are what a load of the artifact decodes (:meth:`decode`), so handing them to
+        consumers gives each a value equal to a load, without reading the store again.
+        """
         ser = serializer_for(obj, allow_pickle=self.allow_pickle)
         with self.storage.writer() as pending:
-            w = _HashingWriter(pending.file)
+            w = _HashingWriter(pending.file, keep)
             try:
                 ser.dump(obj, w)  # type: ignore[arg-type]  # a write-only binary file
             except Exception as e:
@@ -90,7 +106,13 @@ class ArtifactStore:
             ref = ArtifactRef(w.hasher.hexdigest(), ser.name, w.size)
             if self.storage.size(ref.path) != ref.size:
                 pending.commit(ref.path)
-        return ref
+        return ref, (b"".join(w.kept) if w.kept is not None else None)
+
+    def decode(self, ref: ArtifactRef, data: bytes) -> Any:
+        """The value of ``ref`` from its serialized bytes (checked against the reference)."""
+        if len(data) != ref.size or hash_bytes(data) != ref.id:
+            raise ArtifactError(f"artifact {ref.id}: the bytes given do not match its hash")
+        return self._loads(ref, data)
 
     def has(self, ref: ArtifactRef) -> bool:
         """True if the object exists with the right size (its hash is checked on load)."""
@@ -114,6 +136,18 @@ class ArtifactStore:
                 h.update(block)
                 size += len(block)
         return size == ref.size and h.hexdigest() == ref.id
+
+    def files(self) -> list[tuple[str, int, float | None, bool, str | None]]:
+        """Every file under ``objects/``: (path, size, mtime, is an object, its id).
+
+        Files that are not objects are unfinished writes (``objects/tmp/``).
+        """
+        out: list[tuple[str, int, float | None, bool, str | None]] = []
+        for path, (size, mtime) in self.storage.walk("objects").items():
+            parts = path.split("/")
+            is_object = len(parts) == 3 and parts[1] != "tmp" and not parts[2].startswith(".")
+            out.append((path, size, mtime, is_object, parts[2] if is_object else None))
+        return out
 
     def discard(self, ref: ArtifactRef) -> None:
         """Delete a (corrupted) object, so that storing the artifact again rewrites it."""
@@ -156,7 +190,14 @@ class ArtifactStore:
                 f"artifact {ref.id} is a pickle; loading it runs code from the registry. Set "
                 "registry.allow_pickle=true if you trust everyone who writes to it."
             )
-        data = self.read_verified(ref)
+        return self._loads(ref, self.read_verified(ref))
+
+    def _loads(self, ref: ArtifactRef, data: bytes | memoryview) -> Any:
+        if ref.format == "pickle" and not self.allow_pickle:
+            raise ArtifactError(
+                f"artifact {ref.id} is a pickle; loading it runs code from the registry. Set "
+                "registry.allow_pickle=true if you trust everyone who writes to it."
+            )
         try:
             return get_serializer(ref.format).loads(data)
         except ArtifactError:

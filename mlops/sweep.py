@@ -43,7 +43,7 @@ from .executor import CacheOptions, Execution, Progress, StepResult, StepRunner,
 if TYPE_CHECKING:
     from .compiler import Plan
     from .registry import Registry
-    from .runs import Run
+    from .run_store import Run
 
 __all__ = ["PromotionPolicy", "StepFailure", "SweepJob", "format_summary", "run_sweep", "summary"]
 
@@ -84,7 +84,7 @@ class SweepJob:
     error: str | None = None
     execution: Execution | None = None
     metric: float | None = None
-    failed: StepFailedError | None = None
+    failed: MlopsError | None = None
     result: Run | None = None
     planned: bool = False  # plan=true: the plan was printed, nothing ran
 
@@ -126,8 +126,7 @@ class _AfterShared:
         # A new runner for the same run: its cache lookups start now, after the other job
         # stored the step (a runner may remember what it found missing earlier in the run).
         r = self.guarded.runner
-        fresh = StepRunner(r.plan, r.registry, r.run_id, r.cache, r.model_version, r.progress)
-        return _Guarded(fresh)(name, *upstream)
+        return _Guarded(r.fresh())(name, *upstream)
 
 
 def _held_back(plan: Plan, policy: PromotionPolicy) -> set[str]:
@@ -217,22 +216,28 @@ def run_sweep(
             if name in held[j.number]:
                 continue
             deps = [key_of[(j.number, d)] for d in sp.deps]
-            first = shared.get((reg, sp.key))
-            if first is None and sp.key not in graph:
-                key = sp.key
+            first = shared.get((reg, sp.graph_key))
+            if first is None and sp.graph_key not in graph:
+                key = sp.graph_key
                 graph[key] = (guarded, name, *deps)
                 shared[(reg, key)] = key
             elif first is None:  # same key, another registry: not the same step
-                key = f"{sp.key}-job{j.number}"
+                key = f"{sp.graph_key}-job{j.number}"
                 graph[key] = (guarded, name, *deps)
-                shared[(reg, sp.key)] = key
+                shared[(reg, sp.graph_key)] = key
             else:
-                key = f"{sp.key}-job{j.number}"
+                key = f"{sp.graph_key}-job{j.number}"
                 graph[key] = (after_shared, name, first, *deps)
             key_of[(j.number, name)] = key
             owner_of_key[key] = (j, name)
     if graph:
         run_graph(get, graph, list(graph), on_result)  # type: ignore[arg-type]
+    for j in live:  # every step that links to a job's version has run: make the version whole
+        if j.failed is None and j.execution is not None:
+            try:
+                j.execution.complete_version()
+            except MlopsError as e:
+                j.failed = e
 
     # phase 2: promotions, one job at a time, worst metric first
     for j in _promotion_order([j for j in live if j.failed is None and held[j.number]], policy):
@@ -247,7 +252,7 @@ def run_sweep(
                 if d not in held[j.number] and key_of[(j.number, d)] not in graph2:
                     graph2[key_of[(j.number, d)]] = results[(j.number, d)]
                 deps.append(key_of[(j.number, d)])
-            key = f"{sp.key}-job{j.number}"
+            key = f"{sp.graph_key}-job{j.number}"
             graph2[key] = (promoter, name, *deps)
             key_of[(j.number, name)] = key
             owner_of_key[key] = (j, name)
@@ -263,7 +268,7 @@ def _metric(job: SweepJob, policy: PromotionPolicy) -> float | None:
     ex = job.execution
     if policy.metric is None or ex is None or ex.model_version is None:
         return None
-    value = ex.model_version.metadata.get(policy.metric)
+    value = ex.metadata.get(policy.metric)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -316,7 +321,9 @@ def summary(jobs: Sequence[SweepJob], policy: PromotionPolicy) -> list[dict[str,
             row["steps"] = dict(run.steps)
             mv = j.execution.model_version
             if mv is not None:
-                row["model"], row["version"], row["stage"] = mv.name, mv.number, mv.stage
+                stages = j.execution.registry.models.current_stages(mv.name)
+                row["model"], row["version"] = mv.name, mv.number
+                row["stage"] = stages.stage_of(mv.number) if stages else "none"
                 row["metric"] = _metric(j, policy)
         rows.append(row)
     return rows

@@ -208,7 +208,7 @@ def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None
         job.planned = True
         return
     registry = open_registry(cfg)
-    job.plan = compile_pipeline(cfg, registry)
+    job.plan = compile_pipeline(cfg, registry.models, file_stamps=registry.cache)
     job.registry = registry
     job.cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
     executors.append(cfg.executor)

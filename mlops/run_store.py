@@ -1,0 +1,306 @@
+"""Run records: one execution of a pipeline. The run store owns ``runs/`` and nothing else::
+
+    runs/<run-id>/run.json        the record: written when the run starts (``running``) and
+                                  rewritten by its own run when it ends
+    runs/<run-id>/heartbeat.json  the run's lease: host, pid and the time of its last beat
+
+A record holds the resolved config (secrets redacted), each step's status, timings and output
+artifacts, and the model version the run made or used. A run that died without ending its record
+stops beating: it reads as ``abandoned`` (at once when its process is gone from this host,
+otherwise once its last beat is older than :data:`STALE_AFTER` seconds), never ``running`` forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from .errors import MlopsError, RunNotFoundError, UnknownStepError, did_you_mean
+from .names import check_name
+from .records import damaged, read_record, read_records
+from .storage import Storage
+from .store import ArtifactRef
+
+__all__ = [
+    "BEAT_EVERY",
+    "STALE_AFTER",
+    "Heartbeat",
+    "Run",
+    "RunStatus",
+    "RunStore",
+    "StepStatus",
+    "new_run_id",
+]
+
+#: seconds between two beats of a running run
+BEAT_EVERY = 10.0
+#: a running run whose last beat is older than this is ``abandoned``
+STALE_AFTER = 60.0
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    ABANDONED = "abandoned"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StepStatus(str, enum.Enum):
+    PENDING = "pending"
+    RAN = "ran"
+    CACHED = "cached"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time to the microsecond, then random hex."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return f"{stamp}-{int(now * 1e6) % 1_000_000:06d}-{secrets.token_hex(3)}"
+
+
+class RunActions(Protocol):
+    """What a :class:`Run` value's loading methods use; given by whoever handed it out."""
+
+    def load(self, ref: ArtifactRef) -> Any: ...
+
+    def model_version(self, name: str, number: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of a pipeline, as recorded in the registry: a frozen value."""
+
+    id: str
+    pipeline: str
+    status: RunStatus
+    started: float
+    finished: float | None
+    config: Mapping[str, Any]
+    step_records: Mapping[str, Mapping[str, Any]]
+    model: Mapping[str, Any] | None
+    error: str | None = None
+    host: str = ""
+    pid: int | None = None
+    beat: float | None = None
+    actions: RunActions | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def steps(self) -> dict[str, str]:
+        """Each step's status: ``ran``, ``cached``, ``failed``, ``skipped`` (or ``pending``)."""
+        return {name: str(rec.get("status")) for name, rec in self.step_records.items()}
+
+    @property
+    def model_version(self) -> Any:
+        """The model version this run registered or used, if its pipeline has a model."""
+        if not self.model or self.model.get("number") is None or self.actions is None:
+            return None
+        return self.actions.model_version(str(self.model["name"]), int(self.model["number"]))
+
+    def output_refs(self, step: str) -> dict[str, ArtifactRef]:
+        if step not in self.step_records:
+            raise UnknownStepError(
+                f"run {self.id} has no step '{step}'.{did_you_mean(step, self.step_records)}"
+            )
+        outs = self.step_records[step].get("outputs") or {}
+        return {k: ArtifactRef.from_json(v) for k, v in outs.items()}
+
+    def load(self, step: str, output: str | None = None) -> Any:
+        """Load an output of ``step`` (the only one when ``output`` is omitted)."""
+        refs = self.output_refs(step)
+        if output is None:
+            if len(refs) != 1:
+                raise MlopsError(
+                    f"step '{step}' has outputs {sorted(refs)}; name one: "
+                    f"run.load({step!r}, OUTPUT)"
+                )
+            (ref,) = refs.values()
+        else:
+            if output not in refs:
+                raise UnknownStepError(
+                    f"step '{step}' of run {self.id} has no output '{output}'; outputs: "
+                    f"{', '.join(sorted(refs)) or '(none)'}.{did_you_mean(output, refs)}"
+                )
+            ref = refs[output]
+        if self.actions is None:
+            raise MlopsError(f"run {self.id} was not read from a registry")
+        return self.actions.load(ref)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "pipeline": self.pipeline,
+            "status": str(self.status),
+            "started": self.started,
+            "finished": self.finished,
+            "config": dict(self.config),
+            "steps": {k: dict(v) for k, v in self.step_records.items()},
+            "model": dict(self.model) if self.model is not None else None,
+            "error": self.error,
+            "host": self.host,
+            "pid": self.pid,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Run:
+        status = str(doc["status"])
+        return cls(
+            id=str(doc["id"]),
+            pipeline=str(doc["pipeline"]),
+            status=RunStatus(status),
+            started=float(doc["started"]),
+            finished=doc.get("finished"),
+            config=doc.get("config") or {},
+            step_records=doc.get("steps") or {},
+            model=doc.get("model"),
+            error=doc.get("error"),
+            host=str(doc.get("host") or ""),
+            pid=doc.get("pid"),
+        )
+
+
+_HOST = socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunStore:
+    """Run records under ``runs/`` of a storage."""
+
+    REQUIRED = ("id", "pipeline", "status", "started")
+
+    def __init__(self, storage: Storage, actions: RunActions | None = None) -> None:
+        self.storage = storage
+        self.actions = actions
+
+    @staticmethod
+    def _path(run_id: str) -> str:
+        return f"runs/{run_id}/run.json"
+
+    @staticmethod
+    def _beat_path(run_id: str) -> str:
+        return f"runs/{run_id}/heartbeat.json"
+
+    def save(self, run: Run) -> None:
+        """Write ``run``'s record (only the run itself does, at its start and its end)."""
+        self.storage.write_json(self._path(run.id), run.to_json())
+
+    def beat(self, run_id: str) -> None:
+        """Renew the run's lease."""
+        self.storage.write_json(
+            self._beat_path(run_id), {"time": time.time(), "host": _HOST, "pid": os.getpid()}
+        )
+
+    def _value(self, rel: str, doc: Mapping[str, Any], beat: Mapping[str, Any] | None) -> Run:
+        try:
+            run = Run.from_json(doc)
+        except (KeyError, TypeError, ValueError) as e:
+            raise damaged(self.storage, rel, f"wrong shape: {e}") from None
+        run = replace(run, actions=self.actions)
+        if run.status is not RunStatus.RUNNING:
+            return run
+        last = beat.get("time") if beat else None
+        last = float(last) if isinstance(last, (int, float)) else run.started
+        gone = run.host == _HOST and isinstance(run.pid, int) and not _pid_alive(run.pid)
+        if gone or time.time() - last > STALE_AFTER:
+            return replace(run, status=RunStatus.ABANDONED, beat=last)
+        return replace(run, beat=last)
+
+    def get(self, run_id: str) -> Run:
+        """The run ``run_id``; RunNotFoundError if there is none."""
+        check_name("run id", run_id)
+        rel = self._path(run_id)
+        doc = read_record(self.storage, rel, self.REQUIRED)
+        if doc is None:
+            raise RunNotFoundError(f"no run '{run_id}' in registry {self.storage.uri}")
+        beat = None
+        if doc.get("status") == RunStatus.RUNNING:
+            beat = self._read_beat(run_id)
+        return self._value(rel, doc, beat)
+
+    def _read_beat(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return read_record(self.storage, self._beat_path(run_id))
+        except MlopsError:  # a damaged lease is an expired one
+            return None
+
+    def ids(self) -> list[str]:
+        """Every run id, oldest first (ids sort by start time)."""
+        return [r for r in self.storage.list("runs") if not r.startswith(".")]
+
+    def list(self, pipeline: str | None = None) -> list[Run]:
+        """The runs, oldest first, optionally only those of ``pipeline``.
+
+        Raises:
+            DamagedRecordError: a run record cannot be read (it is named).
+        """
+        paths = [self._path(r) for r in self.ids()]
+        docs = read_records(self.storage, paths, self.REQUIRED)
+        out = []
+        for p in paths:
+            doc = docs.get(p)
+            if doc is None or (pipeline is not None and doc.get("pipeline") != pipeline):
+                continue
+            beat = self._read_beat(str(doc["id"])) if doc["status"] == RunStatus.RUNNING else None
+            out.append(self._value(p, doc, beat))
+        return out
+
+    def referenced_ids(self) -> set[str]:
+        """The ids of every artifact a run record names."""
+        ids: set[str] = set()
+        for run in self.list():
+            for rec in run.step_records.values():
+                for ref in (rec.get("outputs") or {}).values():
+                    if isinstance(ref, Mapping) and isinstance(ref.get("id"), str):
+                        ids.add(ref["id"])
+        return ids
+
+
+class Heartbeat:
+    """Beats for a run in a background thread until stopped (a context manager)."""
+
+    def __init__(self, store: RunStore, run_id: str, every: float = BEAT_EVERY) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mlops-heartbeat", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            # a missed beat only makes the run look older; it never fails the run
+            with contextlib.suppress(Exception):
+                self.store.beat(self.run_id)
+
+    def __enter__(self) -> Heartbeat:
+        self.store.beat(self.run_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
