@@ -14,7 +14,7 @@ import pytest
 
 from mlops.admin import COMMANDS
 from mlops.registry import Registry
-from mlops.runs import Run
+from mlops.run_store import Run, RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,18 +38,21 @@ def populated(tmp_path: Path) -> Path:
     """A registry in ``tmp_path/.mlops`` with 3 versions, stage changes and 2 runs."""
     reg = Registry(str(tmp_path / ".mlops"))
     for n in (1, 2, 3):
-        mv = reg.create_model_version("iris", run_id=f"run-{n}")
-        mv.log_metadata({"accuracy": 0.9 + n / 100})
-        mv.link_artifact("weights", reg.store.put(np.full(4, n)))
+        reg.register_model_version(
+            "iris",
+            {"weights": reg.artifacts.put(np.full(4, n))},
+            {"accuracy": 0.9 + n / 100},
+            run_id=f"run-{n}",
+        )
     reg.set_stage("iris", 1, "production")
     reg.set_stage("iris", 2, "production", force=True)
     reg.set_stage("iris", 3, "staging")
     for n, pipeline in ((1, "train"), (2, "predict")):
-        ref = reg.store.put([n])
-        Run(
+        ref = reg.artifacts.put([n])
+        run = Run(
             id=f"run-{n}",
             pipeline=pipeline,
-            status="completed",
+            status=RunStatus.COMPLETED,
             started=1.7e9 + n,
             finished=1.7e9 + n + 2.5,
             config={},
@@ -57,8 +60,8 @@ def populated(tmp_path: Path) -> Path:
                 "fit": {"status": "ran", "seconds": 2.0, "outputs": {"out": ref.to_json()}}
             },
             model={"name": "iris", "number": n, "requested": None, "created": True},
-            registry=reg,
-        ).save()
+        )
+        reg.runs.save(run)
     return tmp_path
 
 
@@ -75,15 +78,15 @@ def test_models(populated: Path) -> None:
 
 
 def test_versions(populated: Path) -> None:
-    """`mlops versions NAME` shows stage, run and metadata per version."""
+    """`mlops versions NAME` shows status, stage, run and metadata per version."""
     res = mlops("versions", "iris", cwd=populated)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].split() == ["VERSION", "STAGE", "CREATED", "RUN", "METADATA"]
-    assert [line.split()[:2] for line in lines[1:]] == [
-        ["1", "archived"],
-        ["2", "production"],
-        ["3", "staging"],
+    assert lines[0].split() == ["VERSION", "STATUS", "STAGE", "CREATED", "RUN", "METADATA", "NOTES"]
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["1", "complete", "archived"],
+        ["2", "complete", "production"],
+        ["3", "complete", "staging"],
     ]
     assert "run-2" in lines[2] and "accuracy=0.92" in lines[2]
     doc = json.loads(mlops("versions", "iris", "--json", cwd=populated).stdout)
@@ -147,7 +150,9 @@ def test_runs_and_show_run(populated: Path) -> None:
 def test_gc_keeps_referenced_deletes_orphans(populated: Path) -> None:
     """gc deletes only unreferenced objects and stale temp files; --dry-run deletes nothing."""
     reg = Registry(str(populated / ".mlops"))
-    orphan = reg.store.put(np.zeros(1000))  # stored by a run that was killed before recording it
+    orphan = reg.artifacts.put(
+        np.zeros(1000)
+    )  # stored by a run that was killed before recording it
     tmp_file = populated / ".mlops" / "objects" / "tmp" / "leftover"
     tmp_file.write_bytes(b"x" * 100)
     stale = populated / ".mlops" / "models" / "iris" / "stages" / ".tmp-00000009.json-dead"
@@ -215,7 +220,7 @@ def test_missing_bucket_and_s3(s3_server: Any, s3_bucket: str, tmp_path: Path) -
         "point registry.uri at an existing one.\n"
     )
     reg = Registry(f"{s3_bucket}/reg", **s3_server.storage_options)
-    reg.create_model_version("m")
+    reg.register_model_version("m")
     args = ["--registry", f"{s3_bucket}/reg", "-o", "key=testing", "-o", "secret=testing"]
     args += ["-o", f"client_kwargs.endpoint_url={s3_server.endpoint_url}"]
     res = mlops("promote", "m", "1", "production", *args, cwd=tmp_path)

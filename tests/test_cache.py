@@ -11,7 +11,7 @@ from cache_project import Project, make_project
 from conftest import run_mlops
 
 from mlops import Registry
-from mlops.cache import CacheEntry, index_path
+from mlops.cache_store import CacheEntry, CacheStore
 
 R, C = "ran", "cached"
 STEPS = ("make", "total", "parity", "notify", "report")
@@ -24,8 +24,10 @@ def project(tmp_path: Path) -> Project:
 
 def _object(project: Project, step: str, output: str) -> Path:
     reg = Registry(project.registry)
-    doc = reg.storage.read_json(index_path("tiny", step))
-    entry = CacheEntry.from_json(reg.storage.read_json(CacheEntry.path_for(doc["key"])))
+    index = reg.cache.read_index("tiny", step)
+    assert index is not None and index.cache_key is not None
+    entry = CacheStore.parse(reg.cache.read_entry_doc(index.cache_key))
+    assert isinstance(entry, CacheEntry)
     ref = entry.outputs[output]
     return Path(project.registry) / ref.path
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from mlops.compiler import Input, ModelPlan, compile_pipeline
+from mlops.compiler import ModelPlan, StepInput, compile_pipeline
 from mlops.errors import ConfigError, CycleError
 from mlops.registry import Registry
 from mlops.schema import register
@@ -60,7 +60,7 @@ def tiny(n: int = 3, scale: int = 1) -> dict[str, Any]:
 def test_graph_is_a_plain_dict(make_config: Callable[..., DictConfig]) -> None:
     """Each step's key maps to (task, step name, *keys of the steps it reads)."""
     plan = compile_pipeline(make_config(tiny()), None)
-    k = {name: sp.key for name, sp in plan.steps.items()}
+    k = {name: sp.graph_key for name, sp in plan.steps.items()}
     assert plan.graph(task) == {
         k["numbers"]: (task, "numbers"),
         k["total"]: (task, "total", k["numbers"]),
@@ -75,7 +75,7 @@ def test_binding(make_config: Callable[..., DictConfig]) -> None:
     plan = compile_pipeline(make_config(tiny(n=5)), None)
     total = plan.steps["total"]
     assert (total.params, total.deps) == ({"scale": 1}, ("numbers",))
-    assert total.inputs == {"values": Input("step", step="numbers", output="numbers")}
+    assert total.inputs == {"values": StepInput("numbers", "numbers")}
     assert plan.steps["numbers"].params == {"n": 5}
     assert plan.steps["report"].deps == ("total", "numbers")
     assert (plan.pipeline, plan.model, plan.enable_cache) == ("tiny", None, True)
@@ -89,7 +89,7 @@ def test_keys_follow_what_changed(make_config: Callable[..., DictConfig]) -> Non
     more = compile_pipeline(make_config(tiny(n=4)), None)
 
     def keys(plan: Any) -> dict[str, str]:
-        return {name: sp.key for name, sp in plan.steps.items()}
+        return {name: sp.graph_key for name, sp in plan.steps.items()}
 
     assert keys(again) == keys(base)
     changed = {n for n in keys(base) if keys(scaled)[n] != keys(base)[n]}
@@ -183,8 +183,9 @@ def test_model_stage_resolved_to_a_version(
     """model.version=production is resolved to a number at compile time; promoting another
     version changes the key of exactly the step that reads the model. Compiling writes nothing."""
     for n in (1, 2):
-        mv = registry.create_model_version("tiny_model")
-        mv.link_artifact("numbers", registry.store.put(list(range(n))))
+        registry.register_model_version(
+            "tiny_model", {"numbers": registry.artifacts.put(list(range(n)))}
+        )
     registry.set_stage("tiny_model", 1, "production")
     steps = {
         "numbers": {"_target_": "tiny_steps.numbers"},
@@ -192,15 +193,15 @@ def test_model_stage_resolved_to_a_version(
     }
     model = {"name": "tiny_model", "version": "production"}
     before = _files(registry)
-    first = compile_pipeline(make_config(steps, model=model), registry)
+    first = compile_pipeline(make_config(steps, model=model), registry.models)
     assert _files(registry) == before
     assert first.model == ModelPlan("tiny_model", "production", 1)
     assert first.steps["total"].inputs["values"].version == 1
     registry.set_stage("tiny_model", 2, "production", force=True)
-    second = compile_pipeline(make_config(steps, model=model), registry)
+    second = compile_pipeline(make_config(steps, model=model), registry.models)
     assert second.model == ModelPlan("tiny_model", "production", 2)
-    assert second.steps["numbers"].key == first.steps["numbers"].key
-    assert second.steps["total"].key != first.steps["total"].key
+    assert second.steps["numbers"].graph_key == first.steps["numbers"].graph_key
+    assert second.steps["total"].graph_key != first.steps["total"].graph_key
 
 
 def test_new_version_has_no_artifacts(
@@ -210,6 +211,6 @@ def test_new_version_has_no_artifacts(
     steps = {"total": {"_target_": "tiny_steps.total", "values": "${model:numbers}"}}
     cfg = make_config(steps, model={"name": "tiny_model", "version": None})
     with pytest.raises(ConfigError) as e:
-        compile_pipeline(cfg, registry)
+        compile_pipeline(cfg, registry.models)
     assert e.value.key == "steps.total.values"
     assert "model.version is null" in str(e.value)

@@ -27,7 +27,7 @@ out = []
 time.sleep(max(0.0, float(start) - time.time()))
 if action == "register":
     for _ in range(int(args[0])):
-        out.append(reg.create_model_version("m", run_id=args[1]).number)
+        out.append(reg.register_model_version("m", run_id=args[1]).number)
 elif action == "promote":
     out.append(reg.set_stage("m", int(args[0]), "production", force=True).seq)
 print(json.dumps(out))
@@ -95,7 +95,7 @@ def test_concurrent_promotions(local_or_s3: tuple[str, dict[str, Any]], tmp_path
     script.write_text(WORKER)
     reg = Registry(uri, **options)
     for _ in range(24):
-        reg.create_model_version("m")
+        reg.register_model_version("m")
     for round_ in range(3):
         versions = range(round_ * 8 + 1, round_ * 8 + 9)
         start = time.time() + 1.5

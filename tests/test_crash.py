@@ -140,12 +140,12 @@ def check_registry(uri: str) -> None:
         )
     for mv in versions:
         for ref in mv.artifacts.values():
-            reg.store.read_verified(ref)  # linked artifacts are always complete
+            reg.artifacts.read_verified(ref)  # linked artifacts are always complete
     for path in reg.storage.walk("cache"):
         entry = reg.storage.read_json(path)
         assert entry is not None, f"half-written cache entry {path}"
         for ref in entry.get("outputs", {}).values():
-            reg.store.read_verified(ArtifactRef.from_json(ref))
+            reg.artifacts.read_verified(ArtifactRef.from_json(ref))
     for path in reg.storage.walk("objects"):
         if path.startswith("objects/tmp/"):
             continue  # a payload being written when the run died: never under a final name
@@ -205,4 +205,4 @@ def test_sigkill_anywhere_leaves_a_trustworthy_registry(project: Path) -> None:
     check_registry(registry)
     for mv in reg.list_model_versions("crashy"):  # gc never breaks a version
         for ref in mv.artifacts.values():
-            reg.store.read_verified(ref)
+            reg.artifacts.read_verified(ref)

@@ -33,7 +33,7 @@ def reg(any_registry_uri: Uri) -> Registry:
 def test_versions_are_numbered_from_one(reg: Registry) -> None:
     """Versions get 1, 2, 3, ...; latest and numbers resolve; an unknown model has none."""
     assert reg.list_model_versions("m") == []
-    made = [reg.create_model_version("m", run_id=f"r{i}").number for i in range(3)]
+    made = [reg.register_model_version("m", run_id=f"r{i}").number for i in range(3)]
     assert made == [1, 2, 3]
     assert [v.number for v in reg.list_model_versions("m")] == [1, 2, 3]
     assert reg.get_model_version("m").number == 3
@@ -44,10 +44,8 @@ def test_versions_are_numbered_from_one(reg: Registry) -> None:
 
 def test_artifacts_and_metadata(reg: Registry) -> None:
     """Linked artifacts load back verified; metadata is kept per version."""
-    mv = reg.create_model_version("m")
-    ref = reg.store.put(np.arange(10))
-    mv.link_artifact("weights", ref)
-    mv.log_metadata({"accuracy": 0.5})
+    ref = reg.artifacts.put(np.arange(10))
+    reg.register_model_version("m", {"weights": ref}, {"accuracy": 0.5})
     again = reg.get_model_version("m", 1)
     assert again.metadata == {"accuracy": 0.5}
     assert list(again.artifacts) == ["weights"]
@@ -61,7 +59,7 @@ def test_artifacts_and_metadata(reg: Registry) -> None:
 def test_stages_force_and_history(reg: Registry) -> None:
     """One holder per stage; force archives the previous one; every change is in the history."""
     for _ in range(3):
-        reg.create_model_version("m")
+        reg.register_model_version("m")
     reg.set_stage("m", 1, "production")
     with pytest.raises(StageError, match="version 1 is in 'production'; pass force=True"):
         reg.set_stage("m", 2, "production")
@@ -92,7 +90,7 @@ def test_stages_force_and_history(reg: Registry) -> None:
 def test_rollback_walks_back_one_holder_at_a_time(reg: Registry) -> None:
     """Rollback returns production to v2, then v1, then says there is nothing earlier."""
     for n in (1, 2, 3):
-        reg.create_model_version("m")
+        reg.register_model_version("m")
         reg.set_stage("m", n, "production", force=True)
     change = reg.rollback("m", "production")
     assert (change.version, change.previous, change.reason) == (2, 3, "rollback")
@@ -157,7 +155,7 @@ def test_bad_names(reg: Registry, name: str) -> None:
     """Names that are not one safe path segment are refused, saying what is allowed."""
     msg = f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'"
     for call in (
-        lambda: reg.create_model_version(name),
+        lambda: reg.register_model_version(name),
         lambda: reg.get_model_version(name),
         lambda: reg.set_stage(name, 1, "production"),
         lambda: reg.stage_history(name),
@@ -165,36 +163,40 @@ def test_bad_names(reg: Registry, name: str) -> None:
         with pytest.raises(InvalidNameError) as info:
             call()
         assert str(info.value).startswith(msg)
-    mv = reg.create_model_version("ok")
     with pytest.raises(InvalidNameError, match="invalid artifact name"):
-        mv.link_artifact(name, reg.store.put([1]))
+        reg.register_model_version("ok", {name: reg.artifacts.put([1])})
     with pytest.raises(InvalidNameError, match="invalid run id"):
         reg.get_run(name or "../x")
 
 
 def test_bounded_reads_with_a_lagging_head(reg: Registry) -> None:
-    """A head hint that lags (a crashed writer) still gives the right latest, and is repaired."""
+    """A head hint that lags (a crashed writer) still gives the right latest; reading never
+    writes (the hint is moved by the next writer); a hint that leads is not trusted."""
     for _ in range(40):
-        reg.create_model_version("m")
+        reg.register_model_version("m")
     reg.storage.write_json("models/m/versions/head.json", {"n": 3})
     assert reg.get_model_version("m").number == 40
-    assert reg.storage.read_json("models/m/versions/head.json") == {"n": 40}
-    assert reg.create_model_version("m").number == 41
+    assert reg.storage.read_json("models/m/versions/head.json") == {"n": 3}
+    assert reg.register_model_version("m").number == 41
+    assert reg.storage.read_json("models/m/versions/head.json") == {"n": 41}
     reg.storage.delete("models/m/versions/head.json")  # a registry from before head pointers
     assert reg.get_model_version("m").number == 41
+    reg.storage.write_json("models/m/versions/head.json", {"n": 900})  # edited by hand
+    assert reg.get_model_version("m").number == 41
+    assert reg.register_model_version("m").number == 42
 
 
 def test_pickle_needs_opt_in(any_registry_uri: Uri) -> None:
     """Pickles are refused unless allow_pickle is set, when storing and when loading."""
     uri, options = any_registry_uri
     with pytest.raises(ArtifactError, match="registry.allow_pickle=true"):
-        Registry(uri, **options).store.put(object)
+        Registry(uri, **options).artifacts.put(object)
     trusting = Registry(uri, allow_pickle=True, **options)
-    ref = trusting.store.put({1, 2})
+    ref = trusting.artifacts.put({1, 2})
     assert ref.format == "pickle"
-    assert trusting.store.get(ref) == {1, 2}
+    assert trusting.artifacts.get(ref) == {1, 2}
     with pytest.raises(ArtifactError, match="is a pickle; loading it runs code"):
-        Registry(uri, **options).store.get(ref)
+        Registry(uri, **options).artifacts.get(ref)
 
 
 def test_missing_bucket_is_one_clear_error(s3_server: Any) -> None:
@@ -235,7 +237,7 @@ def test_registry_root_that_is_a_file(tmp_path: Path) -> None:
     f.write_text("x")
     reg = Registry(str(f))
     with pytest.raises(RegistryError, match=f"registry '{f}'"):
-        reg.create_model_version("m")
+        reg.register_model_version("m")
 
 
 def test_secrets_never_reach_run_records(s3_server: Any, s3_bucket: str, tmp_path: Path) -> None:
