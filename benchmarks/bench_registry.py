@@ -33,7 +33,7 @@ def run(quick: bool) -> dict[str, Row]:
     try:
         reg = Registry(str(tmp / "registry"))
         for _ in range(versions):
-            reg.create_model_version("m")
+            reg.register_model_version("m")
         for n in range(versions - 99, versions + 1):
             reg.set_stage("m", n, "production", force=True)
 

@@ -145,7 +145,8 @@ def test_set_stage(done: Runs, tmp_path: Path) -> None:
         (2, "archived"),
     ]
     v1.set_stage("staging")
-    assert v1.stage == "staging"
+    assert v1.stage == "archived"  # a value: the stage it had when it was read
+    assert reg.get_model_version("iris_classifier", 1).stage == "staging"
     with pytest.raises(ModelNotFoundError, match="no version in stage 'production'"):
         reg.get_model_version("iris_classifier", "production")
 

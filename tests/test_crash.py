@@ -133,11 +133,14 @@ def check_registry(uri: str) -> None:
     assert [c.seq for c in history] == list(range(1, len(history) + 1))
     stages = [v.stage for v in versions]
     assert stages.count("production") <= 1
+    for v in versions:  # only complete versions are ever given a stage
+        assert v.complete or v.stage == "none", v
+    complete = [v.number for v in versions if v.complete]
+    if complete:  # latest is the last complete version, however many incomplete ones follow
+        assert reg.get_model_version("crashy", "latest").number == complete[-1]
     if history:
-        assert (
-            reg.get_model_version("crashy", "production").number
-            == history[-1].holders["production"]
-        )
+        holder = reg.get_model_version("crashy", "production")
+        assert holder.number == history[-1].holders["production"] and holder.complete
     for mv in versions:
         for ref in mv.artifacts.values():
             reg.artifacts.read_verified(ref)  # linked artifacts are always complete
@@ -152,7 +155,8 @@ def check_registry(uri: str) -> None:
         name = path.rsplit("/", 1)[-1]
         assert hash_bytes(reg.storage.read(path)) == name, f"object {path} is not what it claims"
     for run in reg.list_runs():
-        assert run.status in ("running", "completed", "failed")
+        # a killed run is abandoned (its process is gone), never `running` forever
+        assert run.status in ("completed", "failed", "abandoned"), run
 
 
 @pytest.mark.slow
