@@ -93,8 +93,6 @@ def _summary(run: Mapping[str, Any], steps: Sequence[StepView]) -> str:
     if model.get("name") and model.get("number") is not None:
         verb = "registered" if model.get("created") else "used"
         lines.append(f"model {model['name']} v{model['number']} {verb}")
-    if run.get("error"):
-        lines.append(str(run["error"]))
     return "\n".join(lines)
 
 
@@ -350,24 +348,29 @@ def model_view(
                 or (bool(run) and run.get("status") not in ("completed", None)),
             )
         )
-    events = tuple(
-        StageEventView(
-            seq=int(h.get("seq", 0)),
-            stage=str(h.get("stage", "")),
-            version=h.get("version"),
-            previous=h.get("previous"),
-            reason=str(h.get("reason") or "promote"),
-            user=str(h.get("user") or ""),
-            time=h.get("time"),
-            run_id=h.get("run_id"),
-            archived=tuple(h.get("archived") or ()),
+    events = []
+    archived_before: set[int] = set()
+    for h in history:
+        # a change records the whole archived set; the timeline shows what this one archived
+        archived = [int(a) for a in h.get("archived") or ()]
+        events.append(
+            StageEventView(
+                seq=int(h.get("seq", 0)),
+                stage=str(h.get("stage", "")),
+                version=h.get("version"),
+                previous=h.get("previous"),
+                reason=str(h.get("reason") or "promote"),
+                user=str(h.get("user") or ""),
+                time=h.get("time"),
+                run_id=h.get("run_id"),
+                archived=tuple(a for a in archived if a not in archived_before),
+            )
         )
-        for h in history
-    )
+        archived_before = set(archived)
     holders = history[-1].get("holders") if history else None
     return ModelView(
         name=name,
         versions=tuple(out),
-        history=events,
+        history=tuple(events),
         holders=tuple((s, (holders or {}).get(s)) for s in _EXCLUSIVE_STAGES),
     )

@@ -35,10 +35,13 @@ pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:
 overflow:auto;max-height:28rem;white-space:pre-wrap;word-break:break-word;margin:4px 0}
 .meta{color:var(--muted);margin:0 0 10px}
 .top{display:flex;flex-wrap:wrap;gap:20px;align-items:flex-start}
-.graph-wrap{flex:1 1 560px;min-width:0;overflow:auto}
-aside{flex:0 1 360px;min-width:260px}
+/* the graph keeps its natural size; the aside sits beside it when there is room, else below */
+.graph-wrap,.wide{flex:1 1 auto;min-width:0;overflow:auto}
+aside{flex:1 1 300px;display:flex;flex-wrap:wrap;gap:0 12px;align-content:flex-start}
+aside>section{flex:1 1 280px}
 aside section{border:1px solid var(--line);border-radius:8px;padding:4px 12px 10px;
-margin-bottom:12px}
+margin-bottom:12px;box-sizing:border-box}
+.nowrap{white-space:nowrap}
 aside h2{margin-top:8px}
 svg.graph{max-width:100%;height:auto}svg text{font-family:inherit}
 svg .name{font-size:13px;font-weight:600;fill:#1d1d1f}
@@ -359,7 +362,7 @@ def _timeline(view: ModelView) -> str:
         extra = []
         if h.previous is not None and h.previous != h.version:
             extra.append(f"replaced v{esc(h.previous)}")
-        if h.archived:
+        if h.archived:  # the versions this change archived
             extra.append("archived " + ", ".join(f"v{esc(a)}" for a in h.archived))
         who = f" by <b>{esc(h.user)}</b>" if h.user else ""
         run = f" in run <code>{esc(h.run_id)}</code>" if h.run_id else ""
@@ -384,7 +387,7 @@ def _value(value: object) -> str:
 
 def _ident(value: str | None, parts: Sequence[tuple[str, str]], before: str | None) -> str:
     """A code or data identity, its parts in the tooltip, marked when it differs from
-    ``before`` (the previous version's)."""
+    ``before`` (the previous complete version's)."""
     if not value:
         return '<span class="none">unknown</span>'
     title = "\n".join(f"{k} {p}" for k, p in parts)
@@ -417,8 +420,8 @@ def _versions_table(view: ModelView) -> str:
             [
                 f"<b>v{v.number}</b>{esc(status)}",
                 esc(v.stage),
-                esc(utc(v.created)),
-                f"<code>{esc(v.run_id or '')}</code>",
+                f'<span class="nowrap">{esc(utc(v.created))}</span>',
+                f'<code class="nowrap">{esc(v.run_id or "")}</code>',
                 *(
                     f'<code title="{esc(metrics[m])}">{esc(_value(metrics[m]))}</code>'
                     if m in metrics
@@ -426,11 +429,18 @@ def _versions_table(view: ModelView) -> str:
                     for m in metric_names
                 ),
                 param_cell,
-                _ident(v.code, v.code_parts, previous.code if previous else None),
-                _ident(v.data, v.data_parts, previous.data if previous else None),
+                # an incomplete version's run stopped early: its identities cover fewer steps,
+                # which is not a change
+                _ident(
+                    v.code, v.code_parts, previous.code if previous and not v.incomplete else None
+                ),
+                _ident(
+                    v.data, v.data_parts, previous.data if previous and not v.incomplete else None
+                ),
             ]
         )
-        previous = v
+        if not v.incomplete:
+            previous = v
     table = _table(head, rows, "no versions")
     return table.replace("<table>", '<table class="versions">', 1)
 
@@ -450,7 +460,7 @@ def render_model(view: ModelView) -> str:
         f"<header><h1>Model <code>{esc(view.name)}</code></h1>"
         f'<p class="meta">{len(view.versions)} versions; {esc(holders)}</p></header>'
         f"<section><h2>Metrics by version</h2>{_charts(view)}</section>"
-        f'<div class="top"><section style="flex:1 1 560px;min-width:0;overflow:auto">'
+        '<div class="top"><section class="wide">'
         f"<h2>Versions</h2>{_versions_table(view)}</section>"
         f"<aside><section><h2>Stage history</h2>{_timeline(view)}</section></aside></div>"
     )

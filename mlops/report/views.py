@@ -160,7 +160,8 @@ class VersionView:
 
 @dataclass(frozen=True)
 class StageEventView:
-    """One stage change: ``version`` moved to ``stage`` (``promote`` or ``rollback``)."""
+    """One stage change: ``version`` moved to ``stage`` (``promote`` or ``rollback``);
+    ``archived``: the versions this change archived."""
 
     seq: int
     stage: str
