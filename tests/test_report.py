@@ -134,6 +134,14 @@ def test_run_report_shows_params_inputs_outputs_overrides_model(records: IrisRec
     assert [s.name for s in view.steps] == ["load_data", "split", "train", "evaluate", "promote"]
 
 
+def test_running_run_shows_steps_not_reached_as_pending(records: IrisRecords) -> None:
+    """A record written at the start (status running, no steps yet) shows every step pending."""
+    doc = {**records.run("first"), "status": "running", "finished": None, "steps": {}}
+    page = Page(render_run(run_view(doc)))
+    assert set(_boxes(page).values()) == {"pending"}
+    assert len(_boxes(page)) == len(doc["config"]["steps"])
+
+
 def test_prediction_report_names_the_model_version_used(records: IrisRecords) -> None:
     """do_predictions reads the model: the input says which version, the aside says used."""
     doc = records.run("predict")
@@ -357,3 +365,20 @@ def test_rendering_is_pure(records: IrisRecords) -> None:
     ]
     assert pages[0] == pages[1]
     assert json.dumps([records.runs, records.versions, records.history], sort_keys=True) == before
+
+
+def test_import_is_light() -> None:
+    """The report and diff modules import no heavy library and nothing of the registry."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlops.report, mlops.diff; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pandas', 'sklearn', 'dask', 'hydra', 'omegaconf', 'fsspec') "
+        "or m in ('mlops.registry', 'mlops.runs', 'mlops.cache', 'mlops.compiler')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -114,7 +114,7 @@ def run_view(
     ``steps``: ``status``, ``seconds``, ``cache_key``, ``outputs`` (``id``, ``format``, ``size``),
     ``error``, and ``why``, ``log``, ``traceback`` when the record has them. Optional top-level
     ``overrides``, ``final_text`` and ``metrics`` are read when present. A step that is configured
-    but has no record is shown as ``skipped``.
+    but has no record is ``skipped`` in a finished run, ``pending`` in a running (or killed) one.
 
     Args:
         run: the run record.
@@ -137,6 +137,9 @@ def run_view(
         n: (rec.get("outputs") or {}) for n, rec in records.items() if isinstance(rec, Mapping)
     }
     model = run.get("model") or {}
+    # a step with no record did not run: skipped in a finished run, not yet reached in one that
+    # is still going (or was killed)
+    unrecorded = "skipped" if run.get("status") in ("completed", "failed") else "pending"
     steps = []
     for name in names:
         args = config_steps.get(name) or {}
@@ -150,7 +153,7 @@ def run_view(
         steps.append(
             StepView(
                 name=name,
-                status=str(rec.get("status") or "skipped"),
+                status=str(rec.get("status") or unrecorded),
                 seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
                 deps=tuple(deps.get(name, ())),
                 params=tuple((k, _text(v)) for k, v in step_params(args).items()),

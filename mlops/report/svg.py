@@ -25,6 +25,7 @@ STATUS_COLOURS: dict[str, tuple[str, str, bool]] = {
     "failed": ("#fbd9d9", "#c62828", False),
     "skipped": ("#eeeeee", "#8a8a8a", True),
     "running": ("#fff1c2", "#a87900", False),
+    "pending": ("#ffffff", "#8a8a8a", True),
     "will run": ("#ffe3c4", "#c45f00", False),
     "may run": ("#fff7cf", "#9c8400", True),
 }

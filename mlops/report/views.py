@@ -6,8 +6,8 @@ build views from the JSON records the registry keeps (``runs/<id>/run.json``, st
 version records, cache entries).
 
 Statuses are the words the rest of mlops prints: a run's steps are ``ran``, ``cached``,
-``failed``, ``skipped`` (``running`` while the run is on); a plan's are ``cached``, ``will run``,
-``may run``.
+``failed``, ``skipped`` (``running`` and ``pending`` while the run is on); a plan's are
+``cached``, ``will run``, ``may run``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class StepView:
 
     Args:
         name: the step's name in the pipeline config.
-        status: ``ran`` / ``cached`` / ``failed`` / ``skipped`` / ``running`` for a run,
+        status: ``ran`` / ``cached`` / ``failed`` / ``skipped`` / ``running`` / ``pending``
+            for a run,
             ``cached`` / ``will run`` / ``may run`` for a plan.
         seconds: how long it took (None when it did not run or is a plan).
         deps: the steps whose outputs it reads (the graph's edges point from them to it).
