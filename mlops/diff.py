@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -246,8 +247,20 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
+_HASH = re.compile(r"[0-9a-f]{16,}")
+
+
 def _short(value: Any) -> str:
-    return "(none)" if value is None else str(value)[:12]
+    """A hash as its prefix; anything else (``iris_classifier v2 trained_model``) whole.
+
+    Examples:
+        >>> _short("2cf6dffbe6c9f6ba7ebf046f7edfbe63"), _short("m v2 out"), _short(None)
+        ('2cf6dffbe6c9', 'm v2 out', '(none)')
+    """
+    if value is None:
+        return "(none)"
+    text = str(value)
+    return text[:12] if _HASH.fullmatch(text) else text
 
 
 def _section(title: str, changes: tuple[Change, ...], show: Any, known: bool = True) -> list[str]:
