@@ -452,7 +452,7 @@ class Execution:
         if model is not None:
             models = self.registry.models
             if model.creates_version:
-                number = models.create_version(model.name, self.run_id)
+                number = models.create_version(model.name, self.run_id, self.plan.pipeline)
                 self.model_version = ModelVersion(
                     name=model.name,
                     number=number,

@@ -416,7 +416,8 @@ class ModelRegistry:
             if not last:
                 raise ModelNotFoundError(self._no_versions(name, last))
             raise ModelNotFoundError(
-                f"model '{name}' has no version in stage '{stage}'. {self._how_to_promote(name)}"
+                f"model '{name}' has no version in stage '{stage}'. "
+                f"{self._how_to_promote(name, stage, last)}"
             )
         mv = self.read_version(name, number)
         if mv is None:
@@ -457,15 +458,24 @@ class ModelRegistry:
         doc = read_record(self.storage, f"{self._vdir(name, number)}/version.json")
         return doc.get("run_id") if doc else None
 
-    def _how_to_promote(self, name: str) -> str:
+    def _how_to_promote(self, name: str, stage: str, last: int) -> str:
+        doc = read_record(self.storage, f"{self._vdir(name, last)}/version.json") if last else None
+        pipeline = doc.get("pipeline") if doc else None
+        train = (
+            f"python -m mlops +pipeline={pipeline}"
+            if isinstance(pipeline, str)
+            else "the pipeline that trains it"
+        )
         return (
-            f"Run the pipeline that trains it to register and promote a version, promote one "
-            f"with `mlops promote {name} VERSION STAGE`, or pass model.version=latest."
+            f"Run {train} to register and promote a version, promote one with "
+            f"`mlops promote {name} VERSION {stage}`, or pass model.version=latest."
         )
 
     # -- writing a version --------------------------------------------------------------------
 
-    def create_version(self, name: str, run_id: str | None = None) -> int:
+    def create_version(
+        self, name: str, run_id: str | None = None, pipeline: str | None = None
+    ) -> int:
         """Take the next version number of ``name`` for a run; the version is incomplete.
 
         Safe with any number of concurrent writers, in one process or many machines: each
@@ -479,6 +489,7 @@ class ModelRegistry:
                 "name": name,
                 "number": n,
                 "run_id": run_id,
+                "pipeline": pipeline,
                 "created": created,
                 "user": _user(),
             }

@@ -22,7 +22,7 @@ PROJECT = ROOT / "tests" / "conf" / "errors"
 
 _FIX_STAGE = (
     "Run python -m mlops +pipeline=train_and_promote to register and promote a version, promote "
-    "one with `mlops promote iris_classifier VERSION production`, or pass model.version=latest."
+    "one with `mlops promote iris_classifier VERSION {stage}`, or pass model.version=latest."
 )
 _PIPELINES = (
     "do_predictions, do_predictions_from_context, error_bad_target, error_cycle, "
@@ -121,12 +121,13 @@ CASES = [
     pytest.param(
         ["+pipeline=do_predictions"],
         f"model.version: model 'iris_classifier' has no version in stage 'production'. "
-        f"{_FIX_STAGE}",
+        + _FIX_STAGE.format(stage="production"),
         id="no-version-in-production",
     ),
     pytest.param(
         ["+pipeline=do_predictions", "model.version=staging"],
-        f"model.version: model 'iris_classifier' has no version in stage 'staging'. {_FIX_STAGE}",
+        "model.version: model 'iris_classifier' has no version in stage 'staging'. "
+        + _FIX_STAGE.format(stage="staging"),
         id="no-version-in-staging",
     ),
     pytest.param(
