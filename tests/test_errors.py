@@ -120,7 +120,7 @@ CASES = [
     ),
     pytest.param(
         ["+pipeline=do_predictions"],
-        f"model.version: model 'iris_classifier' has no version in stage 'production'. "
+        "model.version: model 'iris_classifier' has no version in stage 'production'. "
         + _FIX_STAGE.format(stage="production"),
         id="no-version-in-production",
     ),
