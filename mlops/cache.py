@@ -259,7 +259,7 @@ class CacheLookup:
         self._docs: dict[str, dict[str, Any] | None] = {}
         self._entries: dict[str, CacheEntry | None] = {}  # key -> parsed _docs[key]
         self._index_keys: dict[str, str | None] = {}  # step -> key in its index (prefetched)
-        self._sizes: dict[str, bool] = {}
+        self._stamps: dict[str, str | None] = {}  # artifact id -> its storage stamp now
         self.verified: set[str] = set()  # artifact ids whose bytes were hashed and matched
         self.corrupted: dict[str, ArtifactRef] = {}  # artifact id -> ref, bytes do not match
         self.lock = threading.RLock()
@@ -308,11 +308,20 @@ class CacheLookup:
             self._docs.pop(key, None)
             self._entries.pop(key, None)
 
-    def present(self, ref: ArtifactRef) -> bool:
+    def intact(self, ref: ArtifactRef, stamp: str | None) -> Problem | None:
+        """Whether a cached output can be trusted without reading it: its storage stamp is the
+        one recorded when it was written (so are its bytes). Otherwise -- an entry from before
+        stamps, a copied registry, or bytes changed in place -- its bytes are hashed, once per
+        run. None if intact, else what is wrong."""
         with self.lock:
-            if ref.id not in self._sizes:
-                self._sizes[ref.id] = self.artifacts.has(ref)
-            return self._sizes[ref.id]
+            if ref.id not in self._stamps:
+                self._stamps[ref.id] = self.artifacts.stamp(ref)
+            now = self._stamps[ref.id]
+        if now is None or not now.startswith(f"{ref.size}-"):
+            return Problem.MISSING
+        if stamp is not None and now == stamp:
+            return None
+        return None if self.verify(ref) else Problem.CORRUPTED
 
     def verify(self, ref: ArtifactRef) -> bool:
         """Hash the artifact's bytes (once per run); False if missing or corrupted."""
@@ -330,7 +339,6 @@ class CacheLookup:
                 self.verified.add(ref.id)
             else:
                 self.corrupted[ref.id] = ref
-                self._sizes[ref.id] = False
         return ok
 
     def check(self, sp: StepPlan, key: str) -> tuple[CacheEntry | None, list[str], Problem | None]:
@@ -354,11 +362,16 @@ class CacheLookup:
             if model.number != read_number:
                 return None, [_moved(read_name, model.requested, read_number, model.number)], None
         for out, ref in entry.outputs.items():
-            if ref.id in self.corrupted:
-                return None, [f"cached output `{out}` is corrupted"], Problem.CORRUPTED
-            if not self.present(ref):
+            problem = (
+                Problem.CORRUPTED
+                if ref.id in self.corrupted
+                else self.intact(ref, entry.stamps.get(out))
+            )
+            if problem is Problem.CORRUPTED:
+                return None, [f"cached output `{out}` is corrupted"], problem
+            if problem is Problem.MISSING:
                 why = f"cached output `{out}` is missing or incomplete"
-                return None, [why], Problem.MISSING
+                return None, [why], problem
         return entry, [], None
 
     def previous(self, sp: StepPlan) -> dict[str, Any] | None:

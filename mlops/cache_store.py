@@ -40,6 +40,9 @@ class CacheEntry:
     ingredients: Mapping[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     created: float = field(default_factory=time.time)
+    #: each output's storage stamp when the entry was written: while it is unchanged the bytes
+    #: are the ones that were hashed, so a hit can trust them without reading them
+    stamps: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class CacheEntry:
             "ingredients": dict(self.ingredients),
             "run_id": self.run_id,
             "created": self.created,
+            "stamps": dict(self.stamps),
         }
 
     @classmethod
@@ -64,6 +68,7 @@ class CacheEntry:
             ingredients=doc.get("ingredients") or {},
             run_id=doc.get("run_id"),
             created=float(doc.get("created", 0.0)),
+            stamps={str(k): str(v) for k, v in (doc.get("stamps") or {}).items()},
         )
 
 

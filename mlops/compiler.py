@@ -652,7 +652,7 @@ def compile_pipeline(
         sig = sigs[name]
         params, inputs = bound[name]
         try:
-            params_token = token(params)
+            params_token = token({k: _ordered(v) for k, v in params.items()})
         except MlopsError as e:
             raise ConfigError(str(e), f"steps.{name}") from e
         # The step's own ingredients: what the cache key is made of, together with the content
@@ -692,6 +692,35 @@ def compile_pipeline(
         {str(k): v for k, v in config.items()},
         files.fresh,
     )
+
+
+class _OrderedDict:
+    """A dict param as the step sees it: its keys in their order (``",".join(d)`` depends on it).
+
+    Only nested values are wrapped, so the keys of params without dicts are unchanged.
+    """
+
+    def __init__(self, items: list[tuple[Any, Any]]) -> None:
+        self.items = items
+
+    def __mlops_token__(self) -> Any:
+        return ["ordered-dict", [[k, v] for k, v in self.items]]
+
+
+def _ordered(value: Any) -> Any:
+    """``value`` with every dict in it made order-sensitive for hashing.
+
+    Examples:
+        >>> token(_ordered({"a": 1, "b": 2})) != token(_ordered({"b": 2, "a": 1}))
+        True
+        >>> token(_ordered([1, "x"])) == token([1, "x"])
+        True
+    """
+    if isinstance(value, dict):
+        return _OrderedDict([(k, _ordered(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
 
 
 def _input_token(i: Input) -> tuple[Any, ...]:

@@ -340,6 +340,7 @@ class StepRunner:
         # (a decision, a report): no later run may reuse it.
         reads_created = any(created for _, _, created in ctx.model_reads)
         if self.lookup.storable(sp) and not reads_created:
+            stamps = {out: self.registry.artifacts.stamp(ref) for out, ref in outputs.items()}
             entry = CacheEntry(
                 cache_key=key,
                 step=sp.name,
@@ -348,6 +349,7 @@ class StepRunner:
                 metadata={k: v for k, v in values.items() if _is_metric(v)} | ctx.logged_metadata,
                 ingredients=ingredients(sp, dict(input_ids)),
                 run_id=self.run_id,
+                stamps={k: v for k, v in stamps.items() if v is not None},
             )
             self.lookup.write(sp, entry)  # last: an entry never names bytes that are not stored
         return StepResult(
@@ -474,6 +476,12 @@ class Execution:
             )
         if self.plan.file_stamps:
             self.registry.cache.save_file_stamps(self.plan.file_stamps)
+        for key, path in undeclared_files(self.plan):
+            warn(
+                f"{key} = {path!r} names a file the cache cannot see: a change to it will not "
+                f"re-run the step. Declare it as {key}=${{file:{path}}} to make its content part "
+                "of the cache key."
+            )
         self.registry.runs.save(self.run)
         self._heartbeat = Heartbeat(self.registry.runs, self.run_id).__enter__()
 
@@ -527,6 +535,22 @@ class Execution:
                 self._heartbeat.__exit__(None, None, None)
                 self._heartbeat = None
         return self.run
+
+
+def undeclared_files(plan: Plan) -> list[tuple[str, str]]:
+    """Str params that name an existing file: read by path, invisible to the cache."""
+    import os
+
+    found = []
+    for sp in plan.steps.values():
+        for arg, value in sp.params.items():
+            if isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value:
+                try:
+                    if os.path.isfile(value):
+                        found.append((f"steps.{sp.name}.{arg}", value))
+                except (OSError, ValueError):
+                    continue
+    return found
 
 
 def execute(

@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 #: Part of every cache key: bump it when a format's bytes change, so old entries are not reused.
-FORMAT_VERSION = 1
+#: 2: JSON keeps the key order of dicts (it was sorted), so a consumer sees the producer's order.
+FORMAT_VERSION = 2
 
 
 def _module(obj: Any) -> str:
@@ -198,7 +199,7 @@ class Json(Serializer):
         return _jsonable(obj)
 
     def dump(self, obj: Any, f: IO[bytes]) -> None:
-        f.write(json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True).encode())
+        f.write(json.dumps(obj, separators=(",", ":"), allow_nan=True).encode())
 
     def load(self, f: IO[bytes]) -> Any:
         return json.loads(f.read())

@@ -279,6 +279,27 @@ class Storage:
         except FileNotFoundError:
             return None
 
+    def stamp(self, rel: str) -> str | None:
+        """A cheap identity of the file at ``rel`` that changes whenever its bytes do, read
+        without reading them (None if there is no file): on a local folder its size, mtime and
+        ctime in ns and inode (ctime cannot be set back by hand); on an object store its size and
+        ETag or checksum."""
+        if self.local:
+            try:
+                st = os.stat(self.path(rel))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}-{st.st_ino}"
+        try:
+            info = self._call("stat", rel, lambda: self.fs.info(self.path(rel)))
+        except FileNotFoundError:
+            return None
+        tag = next(
+            (info[k] for k in ("ETag", "etag", "checksum", "VersionId", "md5") if info.get(k)),
+            info.get("mtime") or info.get("LastModified") or info.get("created"),
+        )
+        return f"{info.get('size')}-{tag}"
+
     def list(self, rel: str) -> list[str]:
         """Sorted names directly under ``rel`` (files and folders); [] if it does not exist."""
         if self.local:

@@ -114,6 +114,10 @@ class ArtifactStore:
             raise ArtifactError(f"artifact {ref.id}: the bytes given do not match its hash")
         return self._loads(ref, data)
 
+    def stamp(self, ref: ArtifactRef) -> str | None:
+        """The stored object's stamp (see :meth:`Storage.stamp`), None if it is missing."""
+        return self.storage.stamp(ref.path)
+
     def has(self, ref: ArtifactRef) -> bool:
         """True if the object exists with the right size (its hash is checked on load)."""
         return self.storage.size(ref.path) == ref.size
