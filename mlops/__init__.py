@@ -12,29 +12,48 @@ from .steps import Step, StepContext, get_step_context, step
 
 if _TYPE_CHECKING:
     from .api import run
-    from .registry import ModelStages, ModelVersion, Registry
+    from .pipelines import (
+        ExternalArtifact,
+        Model,
+        ModelVersion,
+        Pipeline,
+        get_pipeline_context,
+        pipeline,
+    )
+    from .registry import ModelStages, Registry
     from .runs import Run
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExternalArtifact",
     "MlopsError",
+    "Model",
     "ModelStages",
     "ModelVersion",
+    "Pipeline",
     "Registry",
     "Run",
     "Step",
     "StepContext",
+    "get_pipeline_context",
     "get_step_context",
+    "pipeline",
     "run",
     "step",
 ]
 
 _LAZY = {
+    "ExternalArtifact": "pipelines",
+    "Model": "pipelines",
     "ModelStages": "registry",
-    "ModelVersion": "registry",
+    # called, a Model (ZenML's spelling); as a type, the registry's version record
+    "ModelVersion": "pipelines",
+    "Pipeline": "pipelines",
     "Registry": "registry",
     "Run": "runs",
+    "get_pipeline_context": "pipelines",
+    "pipeline": "pipelines",
     "run": "api",
 }
 
