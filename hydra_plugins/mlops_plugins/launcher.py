@@ -199,10 +199,12 @@ def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None
     from mlops.api import open_registry, run_config
     from mlops.compiler import compile_pipeline
     from mlops.executor import CacheOptions
+    from mlops.pipelines import expand_pipeline
 
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)  # the user's step modules, as `python -m` makes them importable
+    cfg = expand_pipeline(cfg)  # pipeline._target_: trace it, with this job's overrides
     if cfg.get("plan"):
         run_config(cfg)
         job.planned = True
