@@ -43,7 +43,7 @@ from .errors import (
 )
 from .fingerprint import StepSignature, fingerprint_parts, read_step_signature
 from .hashing import token
-from .schema import ArtifactInputRef, Keys, ModelArtifactRef, StepOutputRef
+from .schema import ArtifactInputRef, Keys, ModelArtifactRef, ObjectRef, StepOutputRef
 from .serializers import FORMAT_VERSION
 
 if TYPE_CHECKING:
@@ -398,6 +398,8 @@ def _bind(
             inputs[arg] = Input("step", step=value.step, output=output)
         elif isinstance(value, (ModelArtifactRef, ArtifactInputRef)):
             inputs[arg] = _artifact_input(value, model, registry, key)
+        elif isinstance(value, ObjectRef):  # pypipe: ExternalArtifact(value=...), see _object_input
+            inputs[arg] = _object_input(value)
         elif _contains_ref(value):
             raise ConfigError(
                 "references (${step:...}, ${model:...}, ${artifact:...}) must be the whole "
@@ -415,6 +417,21 @@ def _bind(
             f"steps.{name}",
         )
     return params, inputs
+
+
+# -- pypipe: ${object:ID,FORMAT,SIZE} (ExternalArtifact(value=...) of a Python pipeline) ---------
+def _object_input(ref: ObjectRef) -> Input:
+    """A value stored once by content in the artifact store: an input keyed by its content id.
+
+    The value was stored when the pipeline was built for the run (mlops.pipelines); the step
+    loads it like any artifact, and a missing or damaged object is reported when it is loaded.
+    """
+    from .store import ArtifactRef
+
+    return Input("artifact", output=ref.id, artifact=ArtifactRef(ref.id, ref.format, int(ref.size)))
+
+
+# -- end pypipe -----------------------------------------------------------------------------------
 
 
 def _contains_ref(value: Any) -> bool:
