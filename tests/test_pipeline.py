@@ -222,9 +222,7 @@ def test_model_version_is_a_spec_when_called_and_a_record_type(tmp_path: Path) -
     assert issubclass(Record, ModelVersion) and not issubclass(Model, ModelVersion)
     assert ModelVersion.get_model_artifact is Record.get_model_artifact
     reg = mlops.Registry(str(tmp_path / "reg"))
-    record = reg.create_model_version("m") if hasattr(reg, "create_model_version") else None
-    if record is not None:
-        assert isinstance(record, ModelVersion)
+    assert isinstance(reg.create_model_version("m"), ModelVersion)
     assert Model("m", tags=["a", "b"], description="d").to_config() == {
         "name": "m", "version": None, "description": "d", "tags": ["a", "b"],
     }  # fmt: skip
