@@ -38,4 +38,7 @@ def do_predictions() -> None:
 
 @pipeline(model=Model(name="iris_classifier", version=ModelStages.PRODUCTION))
 def do_predictions_from_context() -> None:
-    predict_with_context(data=load_inference_data(n_samples=30, seed=0))
+    # the step reads the model through get_step_context(); named `predict`, as in the YAML
+    predict_with_context.with_options(name="predict")(
+        data=load_inference_data(n_samples=30, seed=0)
+    )

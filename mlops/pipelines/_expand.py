@@ -144,6 +144,9 @@ def expand_pipeline(
         if model_cfg:
             out.model = OmegaConf.merge(out.model, model_cfg)
         out.steps = steps
+    # as in the schema: a step's arguments are checked by the compiler against the function's
+    # signature (it names the real parameters), not by OmegaConf's struct mode
+    OmegaConf.set_struct(out.steps, False)
     if overrides is None:
         overrides = _runtime_overrides()
     _apply_overrides(out, [o for o in overrides if is_pipeline_override(o)])
