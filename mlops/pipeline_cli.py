@@ -98,7 +98,8 @@ def show_text(name: str) -> str:
         args = OmegaConf.to_container(node, resolve=True)
         assert isinstance(args, dict)
         params = []
-        for arg, value in args.items():
+        for key, value in args.items():
+            arg = str(key)
             if arg == "_target_":
                 continue
             if isinstance(value, StepOutputRef):

@@ -18,7 +18,7 @@ from mlops import ExternalArtifact, Model, ModelStages, ModelVersion, get_pipeli
 from mlops.errors import ConfigError, MlopsError
 from mlops.pipelines import PipelineDefinitionError
 
-STEPS = '''
+STEPS = """
 from typing import Annotated, Any, Tuple
 
 from mlops import step
@@ -52,7 +52,7 @@ def predict(model: Any, data: list) -> Annotated[list, "predictions"]:
 @step(name="renamed")
 def named_step(x: int = 0) -> Annotated[int, "y"]:
     return x
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
 
 def test_trace_is_the_yaml_config(steps: ModuleType) -> None:
-    """Calls become steps; handles become ${step:...}; params stay literals; tuple outputs unpack."""
+    """Calls are steps, handles ${step:...}, params literals; tuple outputs unpack."""
 
     @mlops.pipeline(name="p", model=Model("m", version=ModelStages.PRODUCTION), enable_cache=False)
     def p() -> None:
@@ -467,7 +467,7 @@ def test_pipeline_decorator_arguments() -> None:
     with pytest.raises(ConfigError, match="one of model=, model_config= and model_version="):
         mlops.pipeline(model=Model("a"), model_config=Model("b"))
     with pytest.raises(ConfigError, match="takes a Model"):
-        mlops.pipeline(model="iris_classifier")(lambda: None)  # type: ignore[arg-type]
+        mlops.pipeline(model="iris_classifier")(lambda: None)  # type: ignore[call-overload]
 
 
 def test_external_artifact_references(tmp_path: Path) -> None:

@@ -202,7 +202,7 @@ def test_sweep_over_a_python_pipeline(project: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # the ZenML page's snippets, with only the imports changed (and a load_data step next to them)
 
-LOAD_DATA = '''
+LOAD_DATA = """
 @step
 def load_data() -> Annotated[pd.DataFrame, "inference_data"]:
     from sklearn.datasets import load_iris
@@ -210,14 +210,17 @@ def load_data() -> Annotated[pd.DataFrame, "inference_data"]:
     from mlops.examples.iris.steps import FEATURES
 
     return pd.DataFrame(load_iris().data[:20], columns=FEATURES)
-'''
+"""
 
 # "One way of achieving this is to fetch the model directly in your step" (imports: mlops)
-SNIPPET_STEP = '''
+SNIPPET_STEP = (
+    """
 from typing_extensions import Annotated
 import pandas as pd
 from mlops import step, get_step_context, pipeline, ModelVersion, ModelStages
-''' + LOAD_DATA + '''
+"""
+    + LOAD_DATA
+    + """
 
 # IMPORTANT: Cache needs to be disabled to avoid unexpected behavior
 @step(enable_cache=False)
@@ -242,17 +245,21 @@ def do_predictions():
 
 if __name__ == "__main__":
     do_predictions()
-'''
+"""
+)
 
 # "one other way of achieving this would be to resolve the artifact at the pipeline level"
-SNIPPET_PIPELINE = '''
+SNIPPET_PIPELINE = (
+    """
 from typing_extensions import Annotated
 from mlops import get_pipeline_context, pipeline, ExternalArtifact, step
 from mlops import ModelStages
 from mlops import ModelVersion
 import pandas as pd
 from sklearn.base import ClassifierMixin
-''' + LOAD_DATA + '''
+"""
+    + LOAD_DATA
+    + """
 
 @step
 def predict(
@@ -282,7 +289,8 @@ def do_predictions():
 
 if __name__ == "__main__":
     do_predictions()
-'''
+"""
+)
 
 
 @pytest.mark.parametrize(
@@ -308,7 +316,7 @@ def test_zenml_snippets_run_as_written(workdir: Path, snippet: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # ExternalArtifact
 
-EXTERNAL = '''
+EXTERNAL = """
 from typing import Annotated
 
 import pandas as pd
@@ -329,7 +337,7 @@ def counting(frame):
 @pipeline
 def counting_file(path):
     count_rows(frame=ExternalArtifact(path=path))
-'''
+"""
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ id and gives the same cache keys however often the pipeline is built, and it is 
 from __future__ import annotations
 
 import io
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -41,16 +42,14 @@ class ExternalArtifact:
 
     __slots__ = ("_value", "path")
 
-    def __init__(self, value: Any = None, *, path: str | None = None) -> None:
+    def __init__(self, value: Any = None, *, path: str | os.PathLike[str] | None = None) -> None:
         if (value is None) == (path is None):
             raise ConfigError(
                 "ExternalArtifact takes exactly one of value=... (a value to store) or "
                 "path=... (a file or URL)"
             )
-        if path is not None and not isinstance(path, str):
-            path = str(path)  # a pathlib.Path
         self._value = value
-        self.path = path
+        self.path = None if path is None else os.fspath(path)
 
     @property
     def value(self) -> Any:

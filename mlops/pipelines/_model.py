@@ -73,7 +73,7 @@ class Model:
     name: str
     version: int | str | None = None
     description: str | None = None
-    tags: tuple[str, ...] = field(default=())
+    tags: Sequence[str] = field(default=())  # kept as a tuple
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -98,10 +98,7 @@ class Model:
 
 
 class _ModelVersionType(type):
-    """Calling gives a :class:`Model`; ``isinstance`` checks for a registry version record."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return Model(*args, **kwargs)
+    """``isinstance`` and ``issubclass`` check for the registry's version record."""
 
     def __instancecheck__(cls, obj: Any) -> bool:
         from ..registry import ModelVersion as Record
@@ -127,3 +124,12 @@ class ModelVersion(metaclass=_ModelVersionType):
     .. versionchanged:: 0.2.0
        Calling it makes a :class:`Model` for ``@pipeline(model_config=...)``.
     """
+
+    def __new__(  # type: ignore[misc]  # by design: the spec, never an instance of this class
+        cls,
+        name: str,
+        version: int | str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> Model:
+        return Model(name, version, description, tuple(tags))
