@@ -462,6 +462,24 @@ def test_nested_pipelines_are_refused(steps: ModuleType) -> None:
         outer.to_config()
 
 
+def test_pipeline_parameters(steps: ModuleType) -> None:
+    """A pipeline function's parameters are literals in its body; missing ones are one error."""
+
+    @mlops.pipeline(name="p")
+    def p(n: int, scale: float = 1.0) -> None:
+        steps.total(steps.load(n=n), scale=scale * 2)  # plain values: arithmetic is fine
+
+    assert p.to_config(3)["steps"]["total"]["scale"] == 2.0
+    assert p.trace(n=4, scale=2.0).to_config()["steps"]["load"]["n"] == 4
+    with pytest.raises(PipelineDefinitionError) as info:
+        p.to_config()
+    assert str(info.value) == (
+        "pipeline 'p': the pipeline function cannot be called with these arguments (missing a "
+        "required argument: 'n'). Give its parameters defaults, or pass them: pipeline(...), "
+        "pipeline.run(kwargs={...})"
+    )
+
+
 def test_pipeline_decorator_arguments() -> None:
     """model=, model_config= and model_version= are one argument; a non-Model is refused."""
     with pytest.raises(ConfigError, match="one of model=, model_config= and model_version="):

@@ -1,7 +1,7 @@
 """The mlops Hydra launcher (``hydra/launcher=mlops``): all jobs of a sweep in one Dask graph.
 
 It is the default launcher of ``python -m mlops`` (``override hydra/launcher: mlops`` in
-``mlops/conf/mlops.yaml``); ``hydra/launcher=basic`` selects Hydra's own, which runs the jobs one
+``conf/mlops.yaml``); ``hydra/launcher=basic`` selects Hydra's own, which runs the jobs one
 after another, each as a plain ``python -m mlops`` run.
 
 For each job it does what Hydra's basic launcher does -- compose the job's config, make its

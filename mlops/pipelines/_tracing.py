@@ -573,6 +573,14 @@ def trace(
             "steps directly",
             pipeline=name,
         )
+    try:
+        inspect.signature(fn).bind(*args, **(kwargs or {}))
+    except TypeError as e:
+        raise PipelineDefinitionError(
+            f"the pipeline function cannot be called with these arguments ({e}). Give its "
+            "parameters defaults, or pass them: pipeline(...), pipeline.run(kwargs={...})",
+            pipeline=name,
+        ) from None
     tr = _Trace(name, model, enable_cache)
     trace_token = _TRACE.set(tr)
     hook_token = _CALL_HOOK.set(tr.record)
