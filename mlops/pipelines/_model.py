@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
@@ -116,7 +116,13 @@ class _ModelVersionType(type):
         return getattr(Record, name)
 
 
-class ModelVersion(metaclass=_ModelVersionType):
+if TYPE_CHECKING:  # to a type checker, an annotation `mv: mlops.ModelVersion` is the record
+    from ..registry import ModelVersion as _RecordForTypes
+else:  # at run time nothing is imported (the registry pulls in storage)
+    _RecordForTypes = object
+
+
+class ModelVersion(_RecordForTypes, metaclass=_ModelVersionType):
     """A model version: ``ModelVersion(name=..., version=...)`` is :class:`Model` (ZenML's
     spelling); ``isinstance(x, ModelVersion)`` is true for the registry's version records
     (:class:`mlops.registry.ModelVersion`: name, number, run, artifacts, metadata).
