@@ -395,3 +395,22 @@ def test_external_path_is_keyed_by_content(external: object, registry_uri: str) 
     assert counting_file.run(o, quiet=True, args=(str(data),)).steps == {"count_rows": "cached"}
     data.write_text("a\n1\n2\n3\n")
     assert counting_file.run(o, quiet=True, args=(str(data),)).steps == {"count_rows": "ran"}
+
+
+def test_examples_run(workdir: Path, registry_uri: str) -> None:
+    """examples/python_pipelines runs with run.py and with +pipeline= from its folder."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "run.py"), f"registry.uri={registry_uri}"],
+        cwd=workdir, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mlops: do_predictions_from_context completed" in proc.stdout
+    assert "predictions: [" in proc.stdout
+    res = run_mlops(
+        "+pipeline=do_predictions", f"registry.uri={registry_uri}",
+        f"hydra.run.dir={workdir / 'outputs'}", cwd=EXAMPLES, check=True,
+    )  # fmt: skip
+    assert "mlops: do_predictions completed" in res.output and "(2 cached)" in res.output
+    (run,) = Registry(registry_uri).list_runs(pipeline="do_predictions")[-1:]
+    assert run.config["pipeline"]["_target_"] is None
+    assert not (EXAMPLES / "outputs").exists() and not (EXAMPLES / ".mlops").exists()
