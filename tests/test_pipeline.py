@@ -532,3 +532,40 @@ def test_export_prints_the_yaml_pipeline(steps: ModuleType, tmp_path: Path) -> N
     text = out.getvalue()
     assert text.startswith("# @package _global_\n")
     assert OmegaConf.to_container(OmegaConf.create(text)) == summing.to_config()
+
+
+def test_show_prints_steps_and_edges() -> None:
+    """`mlops pipeline show NAME` prints a YAML pipeline's steps, params and edges."""
+    import io
+
+    from mlops.pipeline_cli import main
+
+    out = io.StringIO()
+    assert main(["show", "do_predictions"], out) == 0
+    assert out.getvalue() == (
+        "pipeline do_predictions (YAML)\n"
+        "model: iris_classifier, version production\n"
+        "steps:\n"
+        "  load_inference_data  mlops.examples.iris.steps.load_inference_data  n_samples=30, "
+        "seed=0\n"
+        "  predict              mlops.examples.iris.steps.predict\n"
+        "edges:\n"
+        "  model artifact trained_model -> predict.model\n"
+        "  load_inference_data.inference_data -> predict.data\n"
+    )
+
+
+def test_pipeline_command_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown pipeline or import path is one Error line and exit code 1."""
+    from mlops.pipeline_cli import main
+
+    assert main(["show", "do_predictionz"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "Error: +pipeline=do_predictionz: no pipeline named 'do_predictionz'. Did you mean "
+        "'do_predictions'?"
+    )
+    assert main(["export", "mlops.examples.iris.steps:predict"]) == 1
+    assert capsys.readouterr().err == (
+        "Error: mlops.examples.iris.steps:predict: 'mlops.examples.iris.steps:predict' is not a "
+        "pipeline; decorate the function with @pipeline (from mlops import pipeline)\n"
+    )

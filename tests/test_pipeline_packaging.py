@@ -39,7 +39,10 @@ def test_every_package_is_listed() -> None:
     config = _setuptools_config()
     assert sorted(config["packages"]) == sorted(_package_dirs())  # type: ignore[call-overload]
     assert config["package-dir"] == {"mlops.conf": "conf"}
-    assert not (ROOT / "mlops" / "conf").exists(), "the configs live in the top-level conf/"
+    assert not (ROOT / "mlops" / "conf").exists(), (
+        "the configs live in the top-level conf/: delete the stale mlops/conf/ folder (an older "
+        "checkout's __pycache__ would shadow them) and reinstall with pip install -e ."
+    )
 
 
 def test_packaged_configs_are_read_from_conf() -> None:
