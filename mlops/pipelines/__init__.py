@@ -19,23 +19,18 @@ traces to::
         model: ${model:trained_model}
         data: ${step:load_data.inference_data}
 
-The parts: :mod:`._tracing` (step calls, handles, the pipeline context), :mod:`._model`
+The parts: :mod:`._tracing` (step calls, the pipeline context), :mod:`._handles` (what a call
+returns, and the error for using it as data), :mod:`._model`
 (``Model``), :mod:`._external` (``ExternalArtifact``), :mod:`._pipeline` (``@pipeline`` and
 running), :mod:`._expand` (merging a traced pipeline into a composed config with the overrides).
 """
 
 from ._expand import expand_pipeline, import_pipeline, split_overrides
 from ._external import ExternalArtifact
+from ._handles import ModelArtifactHandle, OutputHandle, PipelineDefinitionError
 from ._model import Model, ModelVersion
 from ._pipeline import Pipeline, pipeline
-from ._tracing import (
-    ModelArtifactHandle,
-    OutputHandle,
-    PipelineContext,
-    PipelineDefinitionError,
-    TracedPipeline,
-    get_pipeline_context,
-)
+from ._tracing import PipelineContext, TracedPipeline, get_pipeline_context
 
 __all__ = [
     "ExternalArtifact",
