@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -56,9 +57,15 @@ def test_packaged_configs_are_read_from_conf() -> None:
 def test_wheel_runs_from_an_empty_folder(tmp_path: Path) -> None:
     """A wheel installed in a fresh venv ships the configs: python -m mlops works anywhere,
     and a project's own conf/ comes ahead of them."""
+    # built from a copy: building in place leaves build/ in the checkout
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
+                                                    ".mlops", "outputs", "multirun", "tests")
+    )  # fmt: skip
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(wheels)],
         check=True,
         capture_output=True,
     )
