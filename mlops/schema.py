@@ -145,8 +145,8 @@ class PipelineConf:
 class ModelConf:
     name: Optional[str] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
     version: Any = None
-    description: Optional[str] = None  # noqa: UP007, UP045 - recorded on a new version
-    tags: List[str] = field(default_factory=list)  # noqa: UP006 - recorded on a new version
+    description: Optional[str] = None  # noqa: UP007, UP045 - for a new version
+    tags: List[str] = field(default_factory=list)  # noqa: UP006 - for a new version
 
 
 @dataclass

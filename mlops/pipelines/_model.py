@@ -60,8 +60,8 @@ class Model:
         version: None (each run registers a new version), a number, ``"latest"``, or a stage
             (``"production"``, ``ModelStages.PRODUCTION`` ...), resolved once when the pipeline
             is compiled.
-        description: recorded on the versions the pipeline registers.
-        tags: recorded on the versions the pipeline registers.
+        description: for the versions the pipeline registers (``model.description``).
+        tags: for the versions the pipeline registers (``model.tags``).
 
     Examples:
         >>> Model("iris_classifier", "production").to_config()
