@@ -12,7 +12,14 @@ from .steps import Step, StepContext, get_step_context, step
 
 if _TYPE_CHECKING:
     from .api import run
-    from .models import ModelVersion
+    from .pipelines import (
+        ExternalArtifact,
+        Model,
+        ModelVersion,
+        Pipeline,
+        get_pipeline_context,
+        pipeline,
+    )
     from .registry import Registry
     from .run_store import Run
     from .stages import ModelStages
@@ -20,23 +27,34 @@ if _TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExternalArtifact",
     "MlopsError",
+    "Model",
     "ModelStages",
     "ModelVersion",
+    "Pipeline",
     "Registry",
     "Run",
     "Step",
     "StepContext",
+    "get_pipeline_context",
     "get_step_context",
+    "pipeline",
     "run",
     "step",
 ]
 
 _LAZY = {
+    "ExternalArtifact": "pipelines",
+    "Model": "pipelines",
     "ModelStages": "stages",
-    "ModelVersion": "models",
+    # called, a Model (ZenML's spelling); as a type, the registry's version record
+    "ModelVersion": "pipelines",
+    "Pipeline": "pipelines",
     "Registry": "registry",
     "Run": "run_store",
+    "get_pipeline_context": "pipelines",
+    "pipeline": "pipelines",
     "run": "api",
 }
 

@@ -14,10 +14,18 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from .compiler import Plan
+    from .pipelines import Pipeline
     from .registry import Registry
     from .run_store import Run
 
-__all__ = ["check_pipeline_exists", "list_pipelines", "open_registry", "run", "run_config"]
+__all__ = [
+    "check_pipeline_exists",
+    "list_pipelines",
+    "open_registry",
+    "run",
+    "run_config",
+    "run_pipeline",
+]
 
 
 def list_pipelines(cwd: str | None = None) -> list[str]:
@@ -112,11 +120,13 @@ def run_config(
     """Compile and execute a composed config; with ``plan=true`` return the plan, run nothing."""
     from .compiler import compile_pipeline
     from .executor import CacheOptions, Progress, execute
+    from .pipelines import expand_pipeline
 
     out = stream or sys.stdout
+    _project_on_path()  # a Python pipeline's module, like the step modules, is the user's
+    cfg = expand_pipeline(cfg)  # pipeline._target_: trace the Python pipeline it names
     _check_pipeline_selected(cfg, available_pipelines)
     _check_top_level_keys(cfg)
-    _project_on_path()
     registry = open_registry(cfg)
     plan = compile_pipeline(cfg, registry.models, file_stamps=registry.cache)
     if cfg.get("plan"):
@@ -188,12 +198,12 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def run(pipeline: str, overrides: Sequence[str] = (), *, quiet: bool = False) -> Run:
+def run(pipeline: str | Pipeline, overrides: Sequence[str] = (), *, quiet: bool = False) -> Run:
     """Run pipeline ``pipeline`` from Python, exactly as ``python -m mlops +pipeline=...`` does.
 
     Args:
         pipeline: the name of a config in ``conf/pipeline/`` (the current folder's, then the
-            packaged examples).
+            packaged examples), or a pipeline declared in Python (``@mlops.pipeline``).
         overrides: Hydra overrides, e.g. ``["steps.train.C=10", "registry.uri=/tmp/reg"]``.
         quiet: do not print progress.
 
@@ -211,14 +221,67 @@ def run(pipeline: str, overrides: Sequence[str] = (), *, quiet: bool = False) ->
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from .pipelines import expand_pipeline
     from .run_store import Run
     from .schema import register
 
+    if not isinstance(pipeline, str):
+        return run_pipeline(pipeline, overrides, quiet=quiet)
     register()
     check_pipeline_exists(pipeline)
     GlobalHydra.instance().clear()
     with initialize_config_module("mlops.conf", version_base=None):
         cfg = compose("mlops", overrides=[f"+pipeline={pipeline}", *overrides])
+    _project_on_path()
+    cfg = expand_pipeline(cfg, list(overrides))  # a YAML file naming a Python pipeline
+    result = run_config(cfg, stream=io.StringIO() if quiet else None)
+    assert isinstance(result, Run), "plan=true returns a plan; use mlops.compile for that"
+    return result
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    overrides: Sequence[str] = (),
+    *,
+    quiet: bool = False,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+) -> Run:
+    """Run a pipeline declared in Python with the command line's overrides.
+
+    The primary config ``mlops`` is composed with Hydra (registry, executor, cache ...), the
+    traced pipeline is merged in, and the overrides of its keys (``model.version=latest``,
+    ``steps.predict.batch_size=64``) are applied to it with Hydra's override grammar, exactly as
+    they act on a YAML pipeline.
+
+    Args:
+        pipeline: a ``@mlops.pipeline`` function.
+        overrides: Hydra overrides, e.g. ``["registry.uri=/tmp/reg", "executor=sync"]``.
+        quiet: do not print progress.
+        args: positional arguments of the pipeline function.
+        kwargs: keyword arguments of the pipeline function.
+
+    Returns:
+        The run record.
+
+    .. versionadded:: 0.2.0
+    """
+    import io
+
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from .pipelines import expand_pipeline, split_overrides
+    from .run_store import Run
+    from .schema import register
+
+    register()
+    for_compose, _ = split_overrides(overrides)
+    GlobalHydra.instance().clear()
+    with initialize_config_module("mlops.conf", version_base=None):
+        cfg = compose("mlops", overrides=for_compose)
+    _project_on_path()
+    cfg = expand_pipeline(cfg, list(overrides), pipeline=pipeline, args=args, kwargs=kwargs)
     result = run_config(cfg, stream=io.StringIO() if quiet else None)
     assert isinstance(result, Run), "plan=true returns a plan; use mlops.compile for that"
     return result

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cache_store import CacheEntry, CacheStore
-from .compiler import ArtifactInput, FileInput, StepInput
+from .compiler import ArtifactInput, FileInput, StepInput, StoredInput
 from .errors import ArtifactError
 from .hashing import token
 from .serializers import FORMAT_VERSION
@@ -484,9 +484,9 @@ def _decide_step(
     return Decision(sp.name, Fate.WILL_RUN, problems, key, None, known)
 
 
-def input_id(i: ArtifactInput | FileInput) -> str:
+def input_id(i: ArtifactInput | FileInput | StoredInput) -> str:
     """What stands for an input that is known before the run in its step's ``input_ids``."""
-    if isinstance(i, ArtifactInput):
+    if isinstance(i, (ArtifactInput, StoredInput)):
         return i.artifact.id
     return f"file:{i.digest}"
 

@@ -99,6 +99,10 @@ def run_pipeline_cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``mlops`` and ``python -m mlops``."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "pipeline":  # mlops pipeline export|show (not a Hydra override)
+        from .pipeline_cli import main as pipeline_main
+
+        sys.exit(pipeline_main(args[1:]))
     if args and not args[0].startswith("-") and "=" not in args[0]:
         from .admin import main as admin_main
 

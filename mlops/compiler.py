@@ -45,14 +45,14 @@ from .errors import (
 )
 from .fingerprint import StepSignature, fingerprint_parts, read_step_signature
 from .hashing import token
-from .schema import ArtifactInputRef, FileRef, Keys, ModelArtifactRef, StepOutputRef
+from .schema import ArtifactInputRef, FileRef, Keys, ModelArtifactRef, ObjectRef, StepOutputRef
 from .serializers import FORMAT_VERSION
+from .store import ArtifactRef
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from .file_inputs import FileStamp, StampSource
-    from .store import ArtifactRef
 
 __all__ = [
     "ArtifactInput",
@@ -63,6 +63,7 @@ __all__ = [
     "Plan",
     "StepInput",
     "StepPlan",
+    "StoredInput",
     "compile_pipeline",
     "load_step",
 ]
@@ -132,7 +133,18 @@ class FileInput:
         return f"file {self.path}"
 
 
-Input = StepInput | ArtifactInput | FileInput
+@dataclass(frozen=True)
+class StoredInput:
+    """A value stored by content in the artifact store (``${object:ID,FORMAT,SIZE}``, what an
+    ``ExternalArtifact(value=...)`` becomes): keyed by its content id, loaded like an artifact."""
+
+    artifact: ArtifactRef
+
+    def describe(self) -> str:
+        return f"stored value {self.artifact.id[:12]}"
+
+
+Input = StepInput | ArtifactInput | FileInput | StoredInput
 
 
 @dataclass(frozen=True)
@@ -458,6 +470,8 @@ def _bind(
             inputs[arg] = _artifact_input(value, model, models, key)
         elif isinstance(value, FileRef):
             inputs[arg] = files.input(value, key)
+        elif isinstance(value, ObjectRef):  # ExternalArtifact(value=...) of a Python pipeline
+            inputs[arg] = StoredInput(ArtifactRef(value.id, value.format, int(value.size)))
         elif _contains_ref(value):
             raise ConfigError(
                 "references (${step:...}, ${model:...}, ${artifact:...}, ${file:...}) must be the "
@@ -478,7 +492,7 @@ def _bind(
 
 
 def _contains_ref(value: Any) -> bool:
-    if isinstance(value, (StepOutputRef, ModelArtifactRef, ArtifactInputRef, FileRef)):
+    if isinstance(value, (StepOutputRef, ModelArtifactRef, ArtifactInputRef, FileRef, ObjectRef)):
         return True
     if isinstance(value, dict):
         return any(_contains_ref(v) for v in value.values())
@@ -729,4 +743,6 @@ def _input_token(i: Input) -> tuple[Any, ...]:
         return ("step", i.output)
     if isinstance(i, ArtifactInput):
         return ("artifact", i.model, i.version, i.artifact.id)
+    if isinstance(i, StoredInput):
+        return ("stored", i.artifact.id)
     return ("file", i.digest)

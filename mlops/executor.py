@@ -40,7 +40,15 @@ from .cache import (
     input_id,
     warn,
 )
-from .compiler import ArtifactInput, FileInput, Plan, StepInput, StepPlan, load_step
+from .compiler import (
+    ArtifactInput,
+    FileInput,
+    Plan,
+    StepInput,
+    StepPlan,
+    StoredInput,
+    load_step,
+)
 from .errors import ArtifactError, MlopsError, StepFailedError
 from .models import ModelVersion, VersionStatus
 from .progress import Progress
@@ -291,7 +299,7 @@ class StepRunner:
             ref = res.outputs[i.output]
             data = res.payloads.get(i.output)
         else:
-            assert isinstance(i, ArtifactInput)
+            assert isinstance(i, (ArtifactInput, StoredInput))
             ref, data = i.artifact, None
         try:
             if data is not None:  # the bytes just written: decode them, as a load would

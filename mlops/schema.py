@@ -19,6 +19,11 @@ References are OmegaConf resolvers that return marker objects, read by the compi
                                                 artifact of any model at a version or stage
     ${file:data/train.csv}                      a file (or folder) the step reads: the step gets
                                                 the path, the key gets the content's identity
+    ${object:ID,FORMAT,SIZE}                    a value stored in the artifact store by content
+                                                (what ``ExternalArtifact(value=...)`` becomes)
+
+A pipeline declared in Python (``mlops.pipeline``) is named by ``pipeline._target_``: its traced
+steps, model and cache setting are the base that the YAML and the overrides then change.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "Keys",
     "MlopsConfig",
     "ModelArtifactRef",
+    "ObjectRef",
     "StepOutputRef",
     "register",
 ]
@@ -92,6 +98,25 @@ def _file_ref(path: Any) -> FileRef:
     return FileRef(str(path).strip())
 
 
+@dataclass(frozen=True)
+class ObjectRef:
+    """``${object:ID,FORMAT,SIZE}``: a value stored once by content in the artifact store.
+
+    What ``ExternalArtifact(value=...)`` of a Python pipeline becomes: the value is stored when
+    the pipeline is built for a run, and the reference names its content hash, serializer and
+    size (what :class:`mlops.store.ArtifactRef` holds), so equal values give equal keys.
+
+    .. versionadded:: 0.2.0
+    """
+
+    id: str
+    format: str
+    size: int
+
+    def __str__(self) -> str:
+        return f"${{object:{self.id},{self.format},{self.size}}}"
+
+
 def _step_ref(spec: str) -> StepOutputRef:
     step, _, output = str(spec).partition(".")
     return StepOutputRef(step.strip(), output.strip() or None)
@@ -105,16 +130,24 @@ def _artifact_ref(model: str, version: Any, output: str) -> ArtifactInputRef:
     return ArtifactInputRef(str(model).strip(), str(version).strip(), str(output).strip())
 
 
+def _object_ref(id: str, format: str, size: Any) -> ObjectRef:
+    return ObjectRef(str(id).strip(), str(format).strip(), int(size))
+
+
 @dataclass
 class PipelineConf:
     name: str = MISSING
     enable_cache: bool = True
+    # a Python pipeline (``@mlops.pipeline``) to trace, e.g. my_pipelines.do_predictions
+    _target_: Optional[str] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
 
 
 @dataclass
 class ModelConf:
     name: Optional[str] = None  # noqa: UP007, UP045 - OmegaConf reads Optional[...]
     version: Any = None
+    description: Optional[str] = None  # noqa: UP007, UP045 - for a new version
+    tags: List[str] = field(default_factory=list)  # noqa: UP006 - for a new version
 
 
 @dataclass
@@ -164,6 +197,7 @@ def register() -> None:
     OmegaConf.register_new_resolver("model", _model_ref, replace=True)
     OmegaConf.register_new_resolver("artifact", _artifact_ref, replace=True)
     OmegaConf.register_new_resolver("file", _file_ref, replace=True)
+    OmegaConf.register_new_resolver("object", _object_ref, replace=True)
     schema = OmegaConf.structured(MlopsConfig)
     # Hydra composes in struct mode, where overriding a key that is not in the config fails with
     # its own "Could not override" message. A step's arguments are checked by the compiler

@@ -116,10 +116,27 @@ class Step(Generic[F]):
         self.__name__ = fn.__name__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        hook = _CALL_HOOK.get()
+        if hook is not None:  # inside a pipeline's body (mlops.pipelines): record, do not run
+            return hook(self, args, kwargs)
         return self.fn(*args, **kwargs)
+
+    def with_options(self, *, name: str) -> Step[F]:
+        """This step under another name: in a Python pipeline, its key under ``steps:``.
+
+        .. versionadded:: 0.2.0
+        """
+        return Step(self.fn, name=name, enable_cache=self.enable_cache)
 
     def __repr__(self) -> str:
         return f"<Step {self.name} ({self.fn.__module__}.{self.fn.__qualname__})>"
+
+
+# Set by mlops.pipelines while a pipeline's body is traced: a step called there is recorded as a
+# node of the pipeline (the hook returns handles to its outputs) instead of being run.
+_CALL_HOOK: contextvars.ContextVar[
+    Callable[[Step[Any], tuple[Any, ...], dict[str, Any]], Any] | None
+] = contextvars.ContextVar("mlops_step_call_hook", default=None)
 
 
 @overload

@@ -1,7 +1,7 @@
 """The mlops Hydra launcher (``hydra/launcher=mlops``): all jobs of a sweep in one Dask graph.
 
 It is the default launcher of ``python -m mlops`` (``override hydra/launcher: mlops`` in
-``mlops/conf/mlops.yaml``); ``hydra/launcher=basic`` selects Hydra's own, which runs the jobs one
+``conf/mlops.yaml``); ``hydra/launcher=basic`` selects Hydra's own, which runs the jobs one
 after another, each as a plain ``python -m mlops`` run.
 
 For each job it does what Hydra's basic launcher does -- compose the job's config, make its
@@ -199,10 +199,12 @@ def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None
     from mlops.api import open_registry, run_config
     from mlops.compiler import compile_pipeline
     from mlops.executor import CacheOptions
+    from mlops.pipelines import expand_pipeline
 
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)  # the user's step modules, as `python -m` makes them importable
+    cfg = expand_pipeline(cfg)  # pipeline._target_: trace it, with this job's overrides
     if cfg.get("plan"):
         run_config(cfg)
         job.planned = True
