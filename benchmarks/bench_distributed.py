@@ -184,7 +184,7 @@ def bench_steps_on_cluster(quick: bool, tmp: Path) -> Row:
             sched = DistributedScheduler(cluster.scheduler_address)
             try:
                 warm = Registry(str(tmp / "noop-warm"))
-                plan = compile_pipeline(_noop_config(n), warm)
+                plan = compile_pipeline(_noop_config(n), warm.models)
                 progress = Progress(n, enabled=False)
                 execute(plan, warm, scheduler=sched, progress=progress)  # imports on workers
                 sched.client.get(graph, keys)

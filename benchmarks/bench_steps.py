@@ -83,7 +83,7 @@ class _Pipeline:
 
         registry = Registry(registry_uri)
         plan: list[Any] = []
-        t_compile = timed(lambda: plan.append(compile_pipeline(self.cfg, registry)))
+        t_compile = timed(lambda: plan.append(compile_pipeline(self.cfg, registry.models)))
         progress = Progress(self.n, enabled=False)
         t_exec = timed(
             lambda: execute(plan[0], registry, scheduler=self.scheduler, progress=progress)

@@ -116,8 +116,8 @@ def iris_plan(registry: Path, *overrides: str) -> dict[str, Any]:
     finally:
         GlobalHydra.instance().clear()
     reg = Registry(str(registry))
-    plan = compile_pipeline(cfg, reg)
-    decisions = decide(CacheLookup(plan, reg), explain=True)
+    plan = compile_pipeline(cfg, reg.models)
+    decisions = decide(CacheLookup(plan, reg.cache, reg.artifacts), explain=True)
     doc = plan_dict(plan, decisions)
     doc["overrides"] = list(overrides)
     return doc

@@ -214,7 +214,7 @@ def test_model_version_refused(version: Any) -> None:
 
 def test_model_version_is_a_spec_when_called_and_a_record_type(tmp_path: Path) -> None:
     """ModelVersion(...) makes a Model; isinstance(x, ModelVersion) holds for registry records."""
-    from mlops.registry import ModelVersion as Record
+    from mlops.models import ModelVersion as Record
 
     spec = ModelVersion(name="iris_classifier", version=ModelStages.PRODUCTION)
     assert type(spec) is Model
@@ -222,7 +222,7 @@ def test_model_version_is_a_spec_when_called_and_a_record_type(tmp_path: Path) -
     assert issubclass(Record, ModelVersion) and not issubclass(Model, ModelVersion)
     assert ModelVersion.get_model_artifact is Record.get_model_artifact
     reg = mlops.Registry(str(tmp_path / "reg"))
-    assert isinstance(reg.create_model_version("m"), ModelVersion)
+    assert isinstance(reg.register_model_version("m"), ModelVersion)
     assert Model("m", tags=["a", "b"], description="d").to_config() == {
         "name": "m", "version": None, "description": "d", "tags": ["a", "b"],
     }  # fmt: skip

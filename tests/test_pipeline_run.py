@@ -49,7 +49,7 @@ def _compiled_keys(cfg_overrides: list[str], pipeline: object = None, name: str 
         else:
             cfg = compose("mlops", overrides=split_overrides(cfg_overrides)[0])
             cfg = expand_pipeline(cfg, cfg_overrides, pipeline=pipeline)  # type: ignore[arg-type]
-    return compile_pipeline(cfg, open_registry(cfg)).keys
+    return compile_pipeline(cfg, open_registry(cfg).models).keys
 
 
 def test_python_and_yaml_share_the_cache(
@@ -382,9 +382,6 @@ def test_external_value_is_stored_once_and_keyed_by_content(
     assert _objects(registry_uri) == before
 
 
-@pytest.mark.xfail(
-    strict=True, reason="${file:PATH} inputs need the compiler's support (the lead's change)"
-)
 def test_external_path_is_keyed_by_content(external: object, registry_uri: str) -> None:
     """An unchanged file is a hit; a changed one is a miss."""
     data = Path("data.csv")

@@ -101,23 +101,23 @@ class _ModelVersionType(type):
     """``isinstance`` and ``issubclass`` check for the registry's version record."""
 
     def __instancecheck__(cls, obj: Any) -> bool:
-        from ..registry import ModelVersion as Record
+        from ..models import ModelVersion as Record
 
         return isinstance(obj, Record)
 
     def __subclasscheck__(cls, sub: type) -> bool:
-        from ..registry import ModelVersion as Record
+        from ..models import ModelVersion as Record
 
         return issubclass(sub, Record)
 
     def __getattr__(cls, name: str) -> Any:  # the record's methods, for help() and docs
-        from ..registry import ModelVersion as Record
+        from ..models import ModelVersion as Record
 
         return getattr(Record, name)
 
 
 if TYPE_CHECKING:  # to a type checker, an annotation `mv: mlops.ModelVersion` is the record
-    from ..registry import ModelVersion as _RecordForTypes
+    from ..models import ModelVersion as _RecordForTypes
 else:  # at run time nothing is imported (the registry pulls in storage)
     _RecordForTypes = object
 
