@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from conftest import run_mlops
 
+from mlops.registry import Registry
+
 MODEL = "iris_classifier"
 
 
@@ -40,14 +42,19 @@ def _read(path: Path) -> Any:
 def read_records(registry: Path, roles: dict[str, str]) -> IrisRecords:
     """Load every record of ``registry`` (a local folder) as plain JSON."""
     runs = {p.parent.name: _read(p) for p in sorted(registry.glob("runs/*/run.json"))}
-    versions = []
-    for p in sorted(registry.glob(f"models/{MODEL}/versions/*/version.json")):
-        doc = _read(p)
-        doc["metadata"] = {
-            m["key"]: m["value"] for m in map(_read, sorted(p.parent.glob("metadata/*.json")))
+    reg = Registry(str(registry))
+    versions = [
+        {
+            "name": mv.name,
+            "number": mv.number,
+            "run_id": mv.run_id,
+            "created": mv.created,
+            "status": str(mv.status),
+            "metadata": dict(mv.metadata),
         }
-        versions.append(doc)
-    history = [_read(p) for p in sorted(registry.glob(f"models/{MODEL}/stages/0*.json"))]
+        for mv in reg.list_model_versions(MODEL)
+    ]
+    history = [c.to_json() for c in reg.stage_history(MODEL)]
     entries = {}
     for p in registry.glob("cache/*/*.json"):
         doc = _read(p)
@@ -101,7 +108,6 @@ def iris_plan(registry: Path, *overrides: str) -> dict[str, Any]:
 
     from mlops.cache import CacheLookup, decide
     from mlops.compiler import compile_pipeline
-    from mlops.registry import Registry
     from mlops.report import plan_dict
     from mlops.schema import register
 
