@@ -17,8 +17,10 @@ scikit-learn for a step that does not use them.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import re
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -153,12 +155,15 @@ class NumpyNpy(Serializer):
         return np.load(f, allow_pickle=False)
 
 
-#: Modules whose types the skops loader trusts by default.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-
-
 class SklearnSkops(Serializer):
-    """scikit-learn estimators with skops; loading refuses types outside sklearn/numpy/scipy."""
+    """scikit-learn estimators with skops; loading refuses every type mlops does not vet.
+
+    skops rebuilds objects from a description of their types, and a type it is told to trust can
+    be a function it will call (``builtins.exec``, ``os.system``) or one a model calls when it
+    predicts. So loading first asks skops which types of the file it does not trust by default,
+    and trusts only those that :func:`trusted_skops_type` accepts; any other one refuses the
+    whole file before anything in it is constructed.
+    """
 
     name = "skops"
 
@@ -175,18 +180,181 @@ class SklearnSkops(Serializer):
         f.write(sio.dumps(obj))
 
     def load(self, f: IO[bytes]) -> Any:
+        return self.loads(f.read())
+
+    def loads(self, data: bytes | memoryview) -> Any:
         import skops.io as sio
 
-        data = f.read()
-        untrusted = sio.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+        raw = bytes(data)
+        try:
+            untrusted = sio.get_untrusted_types(data=raw)
+        except Exception as e:  # not a skops file, or one skops cannot even describe
+            raise ArtifactError(f"the model artifact is not a readable skops file: {e}") from e
+        refused = sorted(t for t in untrusted if not trusted_skops_type(t))
         if refused:
             raise ArtifactError(
-                "the model artifact contains types that are not trusted: "
-                + ", ".join(sorted(refused))
-                + ". Load it only if you trust whoever wrote the registry."
+                "the model artifact names types that mlops does not trust: "
+                + ", ".join(refused)
+                + ". It was not loaded and nothing in it ran: mlops loads only scikit-learn "
+                "estimators, NumPy and SciPy types and plain builtin values from skops files. "
+                "A registry holding this was written by someone else's code or was tampered "
+                "with; check where it came from."
             )
-        return sio.loads(data, trusted=untrusted)
+        return sio.loads(raw, trusted=untrusted)
+
+
+# -- which types a skops file may name ------------------------------------------------------------
+
+#: Builtin types a model's state is made of: scalars and containers, no callables.
+SAFE_BUILTINS = frozenset(
+    f"builtins.{t}"
+    for t in (
+        "bool", "int", "float", "complex", "str", "bytes", "bytearray",
+        "list", "tuple", "dict", "set", "frozenset", "slice", "range",
+    )
+)  # fmt: skip
+
+#: Other types and functions scikit-learn estimators hold, by their full name (as skops names
+#: them): pure functions of arrays that an estimator keeps as a parameter, and a few types.
+SAFE_NAMES = frozenset(
+    {
+        "collections.OrderedDict",
+        "numpy.dtype",
+        # FeatureAgglomeration(pooling_func=np.mean) and friends
+        *(
+            f"numpy.{f}"
+            for f in (
+                "mean", "median", "average", "sum", "prod", "max", "min", "amax", "amin",
+                "std", "var", "ptp", "nanmean", "nanmedian", "nansum", "nanmax", "nanmin",
+                "nanstd", "nanvar", "asarray",
+            )
+        ),
+        # SplineTransformer's BSpline keeps SciPy's array-API alias of numpy.asarray
+        "scipy._lib.array_api_compat.numpy._aliases.asarray",
+        "scipy.interpolate._bsplines.BSpline",
+    }
+)  # fmt: skip
+
+#: Classes of scikit-learn and SciPy whose subclasses may be rebuilt: estimators and the
+#: internal objects fitted estimators hold (trees, kernels, losses, distance metrics, ...).
+#: Names that do not exist in the installed version are skipped.
+SAFE_BASES = (
+    "sklearn.base.BaseEstimator",
+    "sklearn.gaussian_process.kernels.Kernel",
+    "sklearn._loss.loss.BaseLoss",
+    "sklearn._loss.link.BaseLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors.KDTree",
+    "sklearn.neighbors.BallTree",
+    "sklearn.neighbors._kd_tree.BinaryTree64",
+    "sklearn.neighbors._kd_tree.BinaryTree32",
+    "sklearn.neighbors._ball_tree.BinaryTree64",
+    "sklearn.neighbors._ball_tree.BinaryTree32",
+    "sklearn.metrics.DistanceMetric",
+    "sklearn.metrics._scorer._BaseScorer",
+    "sklearn.metrics._scorer._PassthroughScorer",
+    "sklearn.metrics._scorer._MultimetricScorer",
+    "sklearn.model_selection.BaseCrossValidator",
+    "sklearn.model_selection.BaseShuffleSplit",
+    "sklearn.model_selection._split._CVIterableWrapper",
+    "sklearn.neural_network._stochastic_optimizers.BaseOptimizer",
+    "sklearn.cluster._bisect_k_means._BisectingTree",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.utils.Bunch",
+    "scipy.sparse.spmatrix",
+    "scipy.sparse.sparray",
+)
+
+#: Functions of scikit-learn an estimator may keep (a score function, a metric, the k-means
+#: variant it ran): every public function of these modules, and the named private ones.
+SAFE_FUNCTION_MODULES = ("sklearn.metrics", "sklearn.feature_selection")
+SAFE_PRIVATE_FUNCTIONS = (
+    "sklearn.cluster._kmeans._kmeans_single_lloyd",
+    "sklearn.cluster._kmeans._kmeans_single_elkan",
+)
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def trusted_skops_type(name: str) -> bool:
+    """Whether a skops file may name ``name`` (a type or function, as skops names it).
+
+    Trusted: the builtin scalars and containers of :data:`SAFE_BUILTINS`, the names of
+    :data:`SAFE_NAMES`, classes of scikit-learn and SciPy that derive from one of
+    :data:`SAFE_BASES`, and the functions of scikit-learn's metrics and feature selection.
+    Nothing else: no builtin function (``eval``, ``exec``, ``getattr``, ``__import__``), no
+    ``functools.partial`` or ``operator`` callers, no method of an object, no NumPy function
+    outside the list (``numpy.load``), no module of the standard library (``os``,
+    ``subprocess``).
+
+    Only a name under ``sklearn.`` or ``scipy.`` is looked up (importing that module of the
+    installed library, as loading the file would), to check what it names.
+
+    Examples:
+        >>> [trusted_skops_type(n) for n in ("builtins.int", "builtins.eval", "posix.system")]
+        [True, False, False]
+        >>> trusted_skops_type("sklearn.tree._tree.Tree")
+        True
+        >>> trusted_skops_type("sklearn.utils._testing.assert_run_python_script_without_output")
+        False
+    """
+    if name in SAFE_BUILTINS or name in SAFE_NAMES:
+        return True
+    if not name.startswith(("sklearn.", "scipy.")) or not _DOTTED.match(name):
+        return False
+    obj = _resolve(name)
+    if obj is None:
+        return False
+    if isinstance(obj, type):
+        return issubclass(obj, _safe_bases())
+    return name in SAFE_PRIVATE_FUNCTIONS or any(obj is f for f in _safe_functions())
+
+
+def _resolve(name: str) -> Any:
+    """The object ``module.attr`` names, if it is defined there (not merely imported there)."""
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except Exception:  # no such module or attribute in the installed version
+        return None
+    if getattr(obj, "__module__", None) != module or getattr(obj, "__name__", None) != attr:
+        return None
+    return obj
+
+
+@functools.cache
+def _safe_bases() -> tuple[type, ...]:
+    import importlib
+
+    bases = []
+    for name in SAFE_BASES:
+        module, _, attr = name.rpartition(".")
+        try:
+            base = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(base, type):
+            bases.append(base)
+    return tuple(bases)
+
+
+@functools.cache
+def _safe_functions() -> tuple[Any, ...]:
+    import importlib
+    import inspect
+
+    found = []
+    for module_name in SAFE_FUNCTION_MODULES:
+        module = importlib.import_module(module_name)
+        for attr in getattr(module, "__all__", ()):
+            obj = getattr(module, attr, None)
+            if inspect.isfunction(obj):
+                found.append(obj)
+    return tuple(found)
 
 
 class Json(Serializer):
