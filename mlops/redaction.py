@@ -8,14 +8,28 @@ entries and plan lines. Hiding is by key name, at any depth, plus passwords insi
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import re
-from collections.abc import Mapping
-from typing import Any
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
 
 from .storage import redact_uri
 
-__all__ = ["RedactSavedConfigs", "is_secret_key", "redact", "redact_override"]
+__all__ = [
+    "RedactSavedConfigs",
+    "RedactingFilter",
+    "RedactingStream",
+    "is_secret_key",
+    "redact",
+    "redact_override",
+    "redact_text",
+    "redacted_output",
+    "secret_values",
+]
 
 _STRONG_SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private")
 
@@ -126,3 +140,172 @@ class RedactSavedConfigs:
         if name.startswith("on_"):
             return lambda *args, **kwargs: None
         raise AttributeError(name)
+
+
+# -- free text: log lines, printed job lines, error messages -------------------------------------
+
+# `key=value` inside text: a Hydra override (`+registry.storage_options.key=AK`, `k=a,b`), alone,
+# in a list repr (`['k=v', ...]`) or after a tab. The value runs to whitespace, a quote, `]`.
+_ASSIGNMENT = re.compile(
+    r"(?P<key>(?<![\w.\-])[+~]{0,2}[A-Za-z_][\w.\-/]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s'\"\]]+)"
+)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.\-]*://[^/\s:@'\"]+:)(?P<password>[^@\s'\"]+)@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the values of secret-named ``key=value`` pairs and URL passwords hidden.
+
+    For text that is not structured: a log line, a job line of a sweep, an error message.
+
+    Examples:
+        >>> redact_text("#0 : steps.train.C=1 +registry.storage_options.secret=abc")
+        '#0 : steps.train.C=1 +registry.storage_options.secret=***'
+        >>> redact_text("overrides: ['api_token=t1,t2', 'key_column=id']")
+        "overrides: ['api_token=***', 'key_column=id']"
+        >>> redact_text("registry s3://me:hunter2@host/r")
+        'registry s3://me:***@host/r'
+    """
+    if "=" in text:
+        text = _ASSIGNMENT.sub(
+            lambda m: f"{m['key']}=***" if is_secret_key(m["key"]) else m[0], text
+        )
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that hides secrets in every record's message (see :func:`redact_text`).
+
+    Installed on the handlers of Hydra's own logging (``hydra/hydra_logging=mlops``, which prints
+    the ``[HYDRA] #0 : <overrides>`` job lines of the basic launcher) and of job logging
+    (``hydra/job_logging=mlops``, console and the job's ``.log`` file).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler to report
+            return True
+        hidden = redact_text(message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+# -- the process's output: whatever prints a secret given on the command line --------------------
+
+#: Shorter values are not hidden by value (hiding every "ab" would garble the output); their
+#: ``key=value`` form still is.
+MIN_SECRET_LENGTH = 4
+
+
+def secret_values(args: Sequence[str]) -> list[str]:
+    """The secrets given in command-line ``args``: values of secret-named overrides (each value
+    of a sweep too) and passwords inside URLs, longest first.
+
+    Examples:
+        >>> secret_values(["steps.train.C=1", "+registry.storage_options.secret=abcd,efgh"])
+        ['abcd,efgh', 'abcd', 'efgh']
+        >>> secret_values(["registry.uri=s3://me:hunter2@host/r"])
+        ['hunter2']
+    """
+    found: set[str] = set()
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and is_secret_key(key):
+            found.add(value)
+            found.update(v.strip("'\"") for v in value.split(","))
+        for m in _URL_PASSWORD.finditer(arg):
+            found.add(m["password"])
+    return sorted((v for v in found if len(v) >= MIN_SECRET_LENGTH), key=lambda v: (-len(v), v))
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that hides ``secrets`` (and secret ``key=value`` pairs) in what passes.
+
+    Args:
+        stream: where the text goes (``sys.stdout`` or ``sys.stderr``).
+        secrets: values to replace by ``***`` wherever they appear.
+    """
+
+    def __init__(self, stream: IO[str], secrets: Sequence[str]) -> None:
+        self.stream = stream
+        self.secrets = tuple(secrets)
+
+    def write(self, text: str) -> int:
+        hidden = redact_text(text)
+        for value in self.secrets:
+            hidden = hidden.replace(value, "***")
+        self.stream.write(hidden)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def redacted_output(args: Sequence[str]) -> Iterator[None]:
+    """Hide the secrets of command-line ``args`` in everything printed inside the block.
+
+    Hydra prints some lines itself, before any mlops code runs for the job (the hint
+    ``To append to your config use +registry.storage_options.key=…`` when a key is missing, its
+    error reports); the command line wraps Hydra in this so that none of them shows a secret.
+    Without a secret among ``args`` nothing is wrapped.
+    """
+    secrets = secret_values(args)
+    if not secrets and not any("=" in a and is_secret_key(a.partition("=")[0]) for a in args):
+        yield
+        return
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = RedactingStream(out, secrets)  # type: ignore[assignment]
+    sys.stderr = RedactingStream(err, secrets)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+# -- step params ----------------------------------------------------------------------------------
+
+#: How a secret param is kept in cache records: this prefix, then a fingerprint of its value.
+SECRET_PARAM_PREFIX = "*** secret, fingerprint "
+
+
+def secret_param(name: str, value: Any) -> Any:
+    """A step param as cache records keep it: a secret one as a fingerprint, others redacted.
+
+    The fingerprint tells two values apart without showing either; it reveals no more than the
+    cache key, which hashes the value too.
+
+    Examples:
+        >>> secret_param("C", 1.0)
+        1.0
+        >>> secret_param("password", "hunter2").startswith(SECRET_PARAM_PREFIX)
+        True
+        >>> secret_param("db", {"host": "h", "password": "hunter2"})
+        {'host': 'h', 'password': '***'}
+    """
+    if is_secret_key(name) and value is not None:
+        from .hashing import token
+
+        return SECRET_PARAM_PREFIX + token("mlops secret param", value)[:16]
+    return redact(value)
+
+
+def is_secret_param_value(value: Any) -> bool:
+    """Whether ``value`` is a secret param as :func:`secret_param` keeps it."""
+    return isinstance(value, str) and value.startswith(SECRET_PARAM_PREFIX)
