@@ -66,13 +66,20 @@ def redact_override(value: Any) -> Any:
     Examples:
         >>> redact_override("+registry.storage_options.secret=abc,steps.train.C=1")
         '+registry.storage_options.secret=***,steps.train.C=1'
+        >>> redact_override("api_token=t1,t2")
+        'api_token=***'
     """
     if not isinstance(value, str) or "=" not in value:
         return value
     parts = []
+    secret = False  # inside the values of a secret key: `key=a,b` sweeps over two secrets
     for item in value.split(","):
         key, sep, _ = item.partition("=")
-        parts.append(f"{key}=***" if sep and is_secret_key(key) else item)
+        if sep and not any(c.isspace() for c in key):
+            secret = is_secret_key(key)
+            parts.append(f"{key}=***" if secret else item)
+        elif not secret:
+            parts.append(item)
     return ",".join(parts)
 
 
@@ -127,19 +134,36 @@ class RedactSavedConfigs:
         if str(hc.get("mode")) == "RunMode.MULTIRUN":
             files.append(Path(hc.sweep.dir) / "multirun.yaml")
         for path in files:
-            if not path.is_file():
-                continue
-            data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-            redacted = redact(data)
-            if redacted != data:
-                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-                OmegaConf.save(OmegaConf.create(redacted), tmp)
-                os.replace(tmp, path)
+            _redact_saved(path)
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        """The sweeper saves ``multirun.yaml`` next, then composes every job; if one of them
+        does not compose, no job starts and the process exits: redact the file at exit then."""
+        import atexit
+        from pathlib import Path
+
+        overrides = [str(o) for o in config.hydra.overrides.task]
+        if redact(overrides) != overrides:
+            atexit.register(_redact_saved, Path(str(config.hydra.sweep.dir)) / "multirun.yaml")
 
     def __getattr__(self, name: str) -> Any:  # Hydra calls the other hooks: nothing to do
         if name.startswith("on_"):
             return lambda *args, **kwargs: None
         raise AttributeError(name)
+
+
+def _redact_saved(path: Any) -> None:
+    """Rewrite the YAML file ``path`` (a config Hydra saved) with its secrets hidden."""
+    from omegaconf import OmegaConf
+
+    if not path.is_file():
+        return
+    data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    redacted = redact(data)
+    if redacted != data:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        OmegaConf.save(OmegaConf.create(redacted), tmp)
+        os.replace(tmp, path)
 
 
 # -- free text: log lines, printed job lines, error messages -------------------------------------
