@@ -21,6 +21,9 @@ import functools
 import io
 import json
 import re
+import sys
+import threading
+import types
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -175,16 +178,13 @@ class SklearnSkops(Serializer):
         return isinstance(obj, BaseEstimator)
 
     def dump(self, obj: Any, f: IO[bytes]) -> None:
-        import skops.io as sio
-
-        f.write(sio.dumps(obj))
+        f.write(_skops_io().dumps(obj))
 
     def load(self, f: IO[bytes]) -> Any:
         return self.loads(f.read())
 
     def loads(self, data: bytes | memoryview) -> Any:
-        import skops.io as sio
-
+        sio = _skops_io()
         raw = bytes(data)
         try:
             untrusted = sio.get_untrusted_types(data=raw)
@@ -201,6 +201,91 @@ class SklearnSkops(Serializer):
                 "with; check where it came from."
             )
         return sio.loads(raw, trusted=untrusted)
+
+
+# -- importing skops.io without importing every estimator ------------------------------------------
+
+_SKOPS_LOCK = threading.Lock()
+_SKOPS: Any = None
+
+
+def _skops_io() -> Any:
+    """``skops.io``, imported without building skops's list of every scikit-learn estimator.
+
+    Importing ``skops.io`` calls ``sklearn.utils.all_estimators()`` to make its default trusted
+    list, which imports every estimator module of scikit-learn: about 0.3 s of the 0.45 s the
+    import costs, in every process that stores or loads a model. mlops does not need that list:
+    it decides what to trust itself (:func:`trusted_skops_type`) and passes those names to
+    ``loads``. skops has no public way to skip it (up to 0.16 at least), so when mlops is the
+    first to import ``skops.io`` in a process, ``all_estimators`` answers an empty list for the
+    duration of that import. That only makes skops's defaults stricter: estimators are then
+    reported by ``get_untrusted_types`` and vetted by mlops.
+
+    Code of the user that calls skops itself in the same process must not see the difference:
+    its first call to ``skops.io.load``, ``loads``, ``get_untrusted_types`` or ``visualize``
+    fills skops's list in (once, then those functions are skops's own again). mlops keeps
+    skops's own functions and never fills it. If ``skops.io`` was imported before (by user
+    code), or a skops version builds its list differently, this does nothing.
+    """
+    global _SKOPS
+    if _SKOPS is not None:
+        return _SKOPS
+    with _SKOPS_LOCK:
+        if _SKOPS is None:
+            _SKOPS = _import_skops_io()
+    return _SKOPS
+
+
+def _import_skops_io() -> Any:
+    if "skops.io" in sys.modules:
+        import skops.io
+
+        return skops.io
+    import sklearn.utils
+
+    real = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = real
+    trusted_types = sys.modules.get("skops.io._trusted_types")
+    names = getattr(trusted_types, "SKLEARN_ESTIMATOR_TYPE_NAMES", None)
+    if not isinstance(names, list) or names:
+        return skops.io  # a skops that does not build its list this way: nothing was skipped
+    # mlops's view: skops's functions, with the list left empty
+    view = types.SimpleNamespace(
+        dumps=skops.io.dumps, loads=skops.io.loads, get_untrusted_types=skops.io.get_untrusted_types
+    )
+    public = ("load", "loads", "get_untrusted_types", "visualize")
+    originals = {name: getattr(skops.io, name) for name in public if hasattr(skops.io, name)}
+
+    def fill_in() -> None:
+        with _SKOPS_LOCK:
+            if getattr(skops.io, "_mlops_filled", False):
+                return
+            from skops.io._utils import get_type_name
+
+            names.extend(
+                name
+                for name in (get_type_name(cls) for _, cls in real())
+                if name.startswith("sklearn.")
+            )
+            for name, function in originals.items():
+                setattr(skops.io, name, function)
+            skops.io._mlops_filled = True
+
+    def wrap(function: Any) -> Any:
+        @functools.wraps(function)
+        def first_call(*args: Any, **kwargs: Any) -> Any:
+            fill_in()
+            return function(*args, **kwargs)
+
+        return first_call
+
+    for name, function in originals.items():
+        setattr(skops.io, name, wrap(function))
+    return view
 
 
 # -- which types a skops file may name ------------------------------------------------------------
