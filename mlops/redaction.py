@@ -280,6 +280,9 @@ class RedactingStream(io.TextIOBase):
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.stream, "encoding", "utf-8")
 
+    def __getattr__(self, name: str) -> Any:  # `buffer`, `reconfigure`, ...: the real stream's
+        return getattr(self.stream, name)
+
 
 @contextlib.contextmanager
 def redacted_output(args: Sequence[str]) -> Iterator[None]:

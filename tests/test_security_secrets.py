@@ -306,3 +306,34 @@ def test_logging_filter_hides_args() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "use +key=%s", (value,), None)
     assert RedactingFilter().filter(record)
     assert record.getMessage() == "use +key=***"
+
+
+def test_sweep_summary_rows_hide_secrets() -> None:
+    from mlops.sweep import PromotionPolicy, SweepJob, format_summary, summary
+
+    value = _secret("pw")
+    jobs = [
+        SweepJob(0, ["steps.train.C=1", f"+registry.storage_options.password={value}"]),
+        SweepJob(1, [f"api_token={value},{value}2"], error=f"bad override api_token={value}"),
+    ]
+    rows = summary(jobs, PromotionPolicy())
+    text = format_summary(rows) + " ".join(j.label for j in jobs)
+    assert value not in repr(rows) and value not in text
+    assert rows[0]["overrides"][1] == "+registry.storage_options.password=***"
+
+
+def test_redacting_stream_passes_everything_else(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from mlops.redaction import redacted_output
+
+    value = _secret("v")
+    with redacted_output([f"+registry.storage_options.key={value}", "steps.train.C=1"]):
+        print(f"hint: use +registry.storage_options.key={value}")
+        print(f"raw {value} and C=1", file=sys.stderr)
+        assert sys.stdout.encoding and hasattr(sys.stdout, "flush")
+    with redacted_output(["steps.train.C=1"]):
+        print("nothing to hide")
+    out, err = capsys.readouterr()
+    assert out == "hint: use +registry.storage_options.key=***\nnothing to hide\n"
+    assert err == "raw *** and C=1\n"
