@@ -496,3 +496,21 @@ def test_the_example_project_model_loads(tmp_path: Path) -> None:
     run_mlops("+pipeline=train_regressor", f"registry.uri={registry}", cwd=project, check=True)
     result = run_mlops("+pipeline=score_batch", f"registry.uri={registry}", cwd=project)
     assert result.returncode == 0, result.output
+
+
+def test_a_planted_model_on_s3_is_refused(s3_server: Any, s3_bucket: str, tmp_path: Path) -> None:
+    """The same plant on an S3 registry (moto on loopback): do_predictions refuses it."""
+    folder = tmp_path / "plant"
+    (folder / "conf" / "pipeline").mkdir(parents=True)
+    (folder / "conf" / "pipeline" / "plant.yaml").write_text(PLANT)
+    (folder / "plant_steps.py").write_text(PLANT_STEPS)
+    marker = tmp_path / "PWNED"
+    (folder / "payload.hex").write_text(call_payload("builtins.exec", _touch_code(marker)).hex())
+    overrides = s3_server.overrides(f"{s3_bucket}/reg")
+    run_mlops("+pipeline=plant", *overrides, cwd=folder, check=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    result = run_mlops("+pipeline=do_predictions", *overrides, cwd=victim)
+    assert result.returncode == 1, result.output
+    assert "does not trust: builtins.exec." in result.output
+    assert not marker.exists()
