@@ -11,7 +11,7 @@ that both see the same machine load), each of which loads the trained iris model
   of trusted types from ``sklearn.utils.all_estimators()``, which imports every estimator module
   of scikit-learn;
 * ``mlops``: :class:`mlops.serializers.SklearnSkops` ``loads``, which imports ``skops.io``
-  without that list (see :func:`mlops.serializers._skops_io`) and trusts what it vets itself;
+  without that list (see :func:`mlops._skops.skops_io`) and trusts what it vets itself;
 * ``floor``: ``import sklearn.linear_model, numpy, scipy`` -- what the model needs anyway.
 
 Not part of ``python -m benchmarks`` (it measures one library's import, not mlops's goals).

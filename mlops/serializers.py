@@ -9,7 +9,7 @@ the contract):
 
 The table is consulted in order; the first serializer that can handle a value stores it. Formats
 never execute code on load except the opt-in ``pickle`` one (see the README's trust boundary):
-scikit-learn estimators go through skops, whose loader refuses types it was not told to trust.
+scikit-learn estimators go through skops, trusting only the types :mod:`mlops._skops` vets.
 
 Type checks go by module name first, so that checking a value never imports pandas, numpy or
 scikit-learn for a step that does not use them.
@@ -17,16 +17,12 @@ scikit-learn for a step that does not use them.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
-import re
-import sys
-import threading
-import types
 from collections.abc import Mapping
 from typing import IO, Any
 
+from ._skops import skops_io, trusted_skops_type
 from .errors import ArtifactError
 
 __all__ = [
@@ -35,6 +31,7 @@ __all__ = [
     "get_serializer",
     "serializer_for",
     "serializers",
+    "trusted_skops_type",
 ]
 
 #: Part of every cache key: bump it when a format's bytes change, so old entries are not reused.
@@ -178,268 +175,44 @@ class SklearnSkops(Serializer):
         return isinstance(obj, BaseEstimator)
 
     def dump(self, obj: Any, f: IO[bytes]) -> None:
-        f.write(_skops_io().dumps(obj))
+        sio = skops_io()
+        data = sio.dumps(obj)
+        # Refuse now what loading would refuse later: a model holding a function or class of the
+        # user's own (a FunctionTransformer of a project function) fails in the step that makes
+        # it, not in every run that reads it.
+        refused = _refused(sio.get_untrusted_types(data=data))
+        if refused:
+            raise ArtifactError(
+                f"it holds {', '.join(refused)}, which mlops would refuse to load from a skops "
+                "file (loading it could run code). Keep the model to scikit-learn, NumPy and "
+                "SciPy objects (e.g. FunctionTransformer(numpy.log1p), not a function of yours)"
+            )
+        f.write(data)
 
     def load(self, f: IO[bytes]) -> Any:
         return self.loads(f.read())
 
     def loads(self, data: bytes | memoryview) -> Any:
-        sio = _skops_io()
+        sio = skops_io()
         raw = bytes(data)
         try:
             untrusted = sio.get_untrusted_types(data=raw)
         except Exception as e:  # not a skops file, or one skops cannot even describe
             raise ArtifactError(f"the model artifact is not a readable skops file: {e}") from e
-        refused = sorted(t for t in untrusted if not trusted_skops_type(t))
+        refused = _refused(untrusted)
         if refused:
             raise ArtifactError(
                 "the model artifact names types that mlops does not trust: "
                 + ", ".join(refused)
-                + ". It was not loaded and nothing in it ran: mlops loads only scikit-learn "
-                "estimators, NumPy and SciPy types and plain builtin values from skops files. "
-                "A registry holding this was written by someone else's code or was tampered "
-                "with; check where it came from."
+                + ". It was not loaded and nothing in it ran: from skops files mlops loads only "
+                "scikit-learn estimators, NumPy and SciPy types and plain builtin values. If "
+                "others can write to this registry, check who wrote this model."
             )
         return sio.loads(raw, trusted=untrusted)
 
 
-# -- importing skops.io without importing every estimator ------------------------------------------
-
-_SKOPS_LOCK = threading.Lock()
-_SKOPS: Any = None
-
-
-def _skops_io() -> Any:
-    """``skops.io``, imported without building skops's list of every scikit-learn estimator.
-
-    Importing ``skops.io`` calls ``sklearn.utils.all_estimators()`` to make its default trusted
-    list, which imports every estimator module of scikit-learn: about 0.3 s of the 0.45 s the
-    import costs, in every process that stores or loads a model. mlops does not need that list:
-    it decides what to trust itself (:func:`trusted_skops_type`) and passes those names to
-    ``loads``. skops has no public way to skip it (up to 0.16 at least), so when mlops is the
-    first to import ``skops.io`` in a process, ``all_estimators`` answers an empty list for the
-    duration of that import. That only makes skops's defaults stricter: estimators are then
-    reported by ``get_untrusted_types`` and vetted by mlops.
-
-    Code of the user that calls skops itself in the same process must not see the difference:
-    its first call to ``skops.io.load``, ``loads``, ``get_untrusted_types`` or ``visualize``
-    fills skops's list in (once, then those functions are skops's own again). mlops keeps
-    skops's own functions and never fills it. If ``skops.io`` was imported before (by user
-    code), or a skops version builds its list differently, this does nothing.
-    """
-    global _SKOPS
-    if _SKOPS is not None:
-        return _SKOPS
-    with _SKOPS_LOCK:
-        if _SKOPS is None:
-            _SKOPS = _import_skops_io()
-    return _SKOPS
-
-
-def _import_skops_io() -> Any:
-    if "skops.io" in sys.modules:
-        import skops.io
-
-        return skops.io
-    import sklearn.utils
-
-    real = sklearn.utils.all_estimators
-    sklearn.utils.all_estimators = lambda *args, **kwargs: []
-    try:
-        import skops.io
-    finally:
-        sklearn.utils.all_estimators = real
-    trusted_types = sys.modules.get("skops.io._trusted_types")
-    names = getattr(trusted_types, "SKLEARN_ESTIMATOR_TYPE_NAMES", None)
-    if not isinstance(names, list) or names:
-        return skops.io  # a skops that does not build its list this way: nothing was skipped
-    # mlops's view: skops's functions, with the list left empty
-    view = types.SimpleNamespace(
-        dumps=skops.io.dumps, loads=skops.io.loads, get_untrusted_types=skops.io.get_untrusted_types
-    )
-    public = ("load", "loads", "get_untrusted_types", "visualize")
-    originals = {name: getattr(skops.io, name) for name in public if hasattr(skops.io, name)}
-
-    def fill_in() -> None:
-        with _SKOPS_LOCK:
-            if getattr(skops.io, "_mlops_filled", False):
-                return
-            from skops.io._utils import get_type_name
-
-            names.extend(
-                name
-                for name in (get_type_name(cls) for _, cls in real())
-                if name.startswith("sklearn.")
-            )
-            for name, function in originals.items():
-                setattr(skops.io, name, function)
-            skops.io._mlops_filled = True
-
-    def wrap(function: Any) -> Any:
-        @functools.wraps(function)
-        def first_call(*args: Any, **kwargs: Any) -> Any:
-            fill_in()
-            return function(*args, **kwargs)
-
-        return first_call
-
-    for name, function in originals.items():
-        setattr(skops.io, name, wrap(function))
-    return view
-
-
-# -- which types a skops file may name ------------------------------------------------------------
-
-#: Builtin types a model's state is made of: scalars and containers, no callables.
-SAFE_BUILTINS = frozenset(
-    f"builtins.{t}"
-    for t in (
-        "bool", "int", "float", "complex", "str", "bytes", "bytearray",
-        "list", "tuple", "dict", "set", "frozenset", "slice", "range",
-    )
-)  # fmt: skip
-
-#: Other types and functions scikit-learn estimators hold, by their full name (as skops names
-#: them): pure functions of arrays that an estimator keeps as a parameter, and a few types.
-SAFE_NAMES = frozenset(
-    {
-        "collections.OrderedDict",
-        "numpy.dtype",
-        # FeatureAgglomeration(pooling_func=np.mean) and friends
-        *(
-            f"numpy.{f}"
-            for f in (
-                "mean", "median", "average", "sum", "prod", "max", "min", "amax", "amin",
-                "std", "var", "ptp", "nanmean", "nanmedian", "nansum", "nanmax", "nanmin",
-                "nanstd", "nanvar", "asarray",
-            )
-        ),
-        # SplineTransformer's BSpline keeps SciPy's array-API alias of numpy.asarray
-        "scipy._lib.array_api_compat.numpy._aliases.asarray",
-        "scipy.interpolate._bsplines.BSpline",
-    }
-)  # fmt: skip
-
-#: Classes of scikit-learn and SciPy whose subclasses may be rebuilt: estimators and the
-#: internal objects fitted estimators hold (trees, kernels, losses, distance metrics, ...).
-#: Names that do not exist in the installed version are skipped.
-SAFE_BASES = (
-    "sklearn.base.BaseEstimator",
-    "sklearn.gaussian_process.kernels.Kernel",
-    "sklearn._loss.loss.BaseLoss",
-    "sklearn._loss.link.BaseLink",
-    "sklearn._loss.link.Interval",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.neighbors.KDTree",
-    "sklearn.neighbors.BallTree",
-    "sklearn.neighbors._kd_tree.BinaryTree64",
-    "sklearn.neighbors._kd_tree.BinaryTree32",
-    "sklearn.neighbors._ball_tree.BinaryTree64",
-    "sklearn.neighbors._ball_tree.BinaryTree32",
-    "sklearn.metrics.DistanceMetric",
-    "sklearn.metrics._scorer._BaseScorer",
-    "sklearn.metrics._scorer._PassthroughScorer",
-    "sklearn.metrics._scorer._MultimetricScorer",
-    "sklearn.model_selection.BaseCrossValidator",
-    "sklearn.model_selection.BaseShuffleSplit",
-    "sklearn.model_selection._split._CVIterableWrapper",
-    "sklearn.neural_network._stochastic_optimizers.BaseOptimizer",
-    "sklearn.cluster._bisect_k_means._BisectingTree",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.utils.Bunch",
-    "scipy.sparse.spmatrix",
-    "scipy.sparse.sparray",
-)
-
-#: Functions of scikit-learn an estimator may keep (a score function, a metric, the k-means
-#: variant it ran): every public function of these modules, and the named private ones.
-SAFE_FUNCTION_MODULES = ("sklearn.metrics", "sklearn.feature_selection")
-SAFE_PRIVATE_FUNCTIONS = (
-    "sklearn.cluster._kmeans._kmeans_single_lloyd",
-    "sklearn.cluster._kmeans._kmeans_single_elkan",
-)
-
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-
-
-def trusted_skops_type(name: str) -> bool:
-    """Whether a skops file may name ``name`` (a type or function, as skops names it).
-
-    Trusted: the builtin scalars and containers of :data:`SAFE_BUILTINS`, the names of
-    :data:`SAFE_NAMES`, classes of scikit-learn and SciPy that derive from one of
-    :data:`SAFE_BASES`, and the functions of scikit-learn's metrics and feature selection.
-    Nothing else: no builtin function (``eval``, ``exec``, ``getattr``, ``__import__``), no
-    ``functools.partial`` or ``operator`` callers, no method of an object, no NumPy function
-    outside the list (``numpy.load``), no module of the standard library (``os``,
-    ``subprocess``).
-
-    Only a name under ``sklearn.`` or ``scipy.`` is looked up (importing that module of the
-    installed library, as loading the file would), to check what it names.
-
-    Examples:
-        >>> [trusted_skops_type(n) for n in ("builtins.int", "builtins.eval", "posix.system")]
-        [True, False, False]
-        >>> trusted_skops_type("sklearn.tree._tree.Tree")
-        True
-        >>> trusted_skops_type("sklearn.utils._testing.assert_run_python_script_without_output")
-        False
-    """
-    if name in SAFE_BUILTINS or name in SAFE_NAMES:
-        return True
-    if not name.startswith(("sklearn.", "scipy.")) or not _DOTTED.match(name):
-        return False
-    obj = _resolve(name)
-    if obj is None:
-        return False
-    if isinstance(obj, type):
-        return issubclass(obj, _safe_bases())
-    return name in SAFE_PRIVATE_FUNCTIONS or any(obj is f for f in _safe_functions())
-
-
-def _resolve(name: str) -> Any:
-    """The object ``module.attr`` names, if it is defined there (not merely imported there)."""
-    import importlib
-
-    module, _, attr = name.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except Exception:  # no such module or attribute in the installed version
-        return None
-    if getattr(obj, "__module__", None) != module or getattr(obj, "__name__", None) != attr:
-        return None
-    return obj
-
-
-@functools.cache
-def _safe_bases() -> tuple[type, ...]:
-    import importlib
-
-    bases = []
-    for name in SAFE_BASES:
-        module, _, attr = name.rpartition(".")
-        try:
-            base = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if isinstance(base, type):
-            bases.append(base)
-    return tuple(bases)
-
-
-@functools.cache
-def _safe_functions() -> tuple[Any, ...]:
-    import importlib
-    import inspect
-
-    found = []
-    for module_name in SAFE_FUNCTION_MODULES:
-        module = importlib.import_module(module_name)
-        for attr in getattr(module, "__all__", ()):
-            obj = getattr(module, attr, None)
-            if inspect.isfunction(obj):
-                found.append(obj)
-    return tuple(found)
+def _refused(untrusted: list[str]) -> list[str]:
+    return sorted(t for t in untrusted if not trusted_skops_type(t))
 
 
 class Json(Serializer):
