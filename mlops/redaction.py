@@ -316,20 +316,26 @@ def secret_param(name: str, value: Any) -> Any:
     """A step param as cache records keep it: a secret one as a fingerprint, others redacted.
 
     The fingerprint tells two values apart without showing either; it reveals no more than the
-    cache key, which hashes the value too.
+    cache key, which hashes the value too. Secret keys nested in a param are fingerprinted the
+    same way; other strings are redacted as :func:`redact` does (URL passwords, overrides).
 
     Examples:
         >>> secret_param("C", 1.0)
         1.0
         >>> secret_param("password", "hunter2").startswith(SECRET_PARAM_PREFIX)
         True
-        >>> secret_param("db", {"host": "h", "password": "hunter2"})
-        {'host': 'h', 'password': '***'}
+        >>> db = secret_param("db", {"host": "h", "password": "hunter2"})
+        >>> db["host"], db["password"].startswith(SECRET_PARAM_PREFIX)
+        ('h', True)
     """
     if is_secret_key(name) and value is not None:
         from .hashing import token
 
         return SECRET_PARAM_PREFIX + token("mlops secret param", value)[:16]
+    if isinstance(value, Mapping):
+        return {k: secret_param(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [secret_param("", v) for v in value]
     return redact(value)
 
 

@@ -188,8 +188,10 @@ from mlops import step
 
 
 @step
-def fetch(n: int = 2, password: str = "", api_token: str = "") -> Annotated[int, "rows"]:
-    return n * 10 + len(password) + len(api_token)
+def fetch(
+    n: int = 2, password: str = "", api_token: str = "", conn: dict | None = None
+) -> Annotated[int, "rows"]:
+    return n * 10 + len(password) + len(api_token) + len(str(conn))
 
 
 @step
@@ -207,6 +209,9 @@ steps:
     n: 2
     password: {password}
     api_token: {token}
+    conn:
+      host: db.example
+      db_password: {nested}
   double:
     _target_: secret_steps.double
     rows: ${{step:fetch.rows}}
@@ -218,9 +223,9 @@ def test_secret_params_are_keyed_but_never_stored_or_shown(tmp_path: Path) -> No
     (project / "conf" / "pipeline").mkdir(parents=True)
     (project / "secret_steps.py").write_text(STEPS)
     registry = tmp_path / "registry"
-    pw1, pw2, tok = _secret("pw1"), _secret("pw2"), _secret("tok")
+    pw1, pw2, tok, nested = _secret("pw1"), _secret("pw2"), _secret("tok"), _secret("nested")
     (project / "conf" / "pipeline" / "secretive.yaml").write_text(
-        PIPELINE.format(password=pw1, token=tok)
+        PIPELINE.format(password=pw1, token=tok, nested=nested)
     )
     reg = f"registry.uri={registry}"
     outputs: list[CliResult] = []
@@ -257,7 +262,16 @@ def test_secret_params_are_keyed_but_never_stored_or_shown(tmp_path: Path) -> No
     outputs.append(failed)
     assert failed.returncode == 1
 
-    for value in (pw1, pw2, tok):
+    # a nested secret that changes misses too
+    other = _secret("nested2")
+    moved = run_mlops(
+        "+pipeline=secretive", reg, f"steps.fetch.password={pw2}",
+        f"steps.fetch.conn.db_password={other}", "plan=true", cwd=project,
+    )  # fmt: skip
+    outputs.append(moved)
+    assert "will run" in _status_line(moved, "fetch"), moved.output
+
+    for value in (pw1, pw2, tok, nested, other):
         for out in outputs:
             assert value not in out.output, (value, out.output)
         for path in [*registry.rglob("*"), *project.rglob("*")]:
