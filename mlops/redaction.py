@@ -23,6 +23,8 @@ __all__ = [
     "RedactSavedConfigs",
     "RedactingFilter",
     "RedactingStream",
+    "config_secret_values",
+    "hide_values",
     "is_secret_key",
     "redact",
     "redact_override",
@@ -245,6 +247,39 @@ def secret_values(args: Sequence[str]) -> list[str]:
     return sorted((v for v in found if len(v) >= MIN_SECRET_LENGTH), key=lambda v: (-len(v), v))
 
 
+def config_secret_values(config: Any, _key: str = "") -> list[str]:
+    """The values of secret-named keys anywhere in ``config`` (a dict), longest first: what to
+    hide, with :func:`hide_values`, in text that may repeat them (a step's error message).
+
+    Examples:
+        >>> config_secret_values({"steps": {"fetch": {"password": "hunter22", "n": 1}}})
+        ['hunter22']
+    """
+    found: set[str] = set()
+    if isinstance(config, Mapping):
+        for k, v in config.items():
+            found.update(config_secret_values(v, str(k)))
+    elif isinstance(config, (list, tuple)):
+        for v in config:
+            found.update(config_secret_values(v, _key))
+    elif config is not None and is_secret_key(_key) and len(str(config)) >= MIN_SECRET_LENGTH:
+        found.add(str(config))
+    return sorted(found, key=lambda v: (-len(v), v))
+
+
+def hide_values(text: str, values: Sequence[str]) -> str:
+    """``text`` with each of ``values`` replaced by ``***`` (and secret ``key=value`` pairs).
+
+    Examples:
+        >>> hide_values("login failed for password hunter22", ["hunter22"])
+        'login failed for password ***'
+    """
+    text = redact_text(text)
+    for value in values:
+        text = text.replace(value, "***")
+    return text
+
+
 class RedactingStream(io.TextIOBase):
     """A text stream that hides ``secrets`` (and secret ``key=value`` pairs) in what passes.
 
@@ -258,10 +293,7 @@ class RedactingStream(io.TextIOBase):
         self.secrets = tuple(secrets)
 
     def write(self, text: str) -> int:
-        hidden = redact_text(text)
-        for value in self.secrets:
-            hidden = hidden.replace(value, "***")
-        self.stream.write(hidden)
+        self.stream.write(hide_values(text, self.secrets))
         return len(text)
 
     def flush(self) -> None:
