@@ -74,12 +74,19 @@ def _plain(value: Any) -> Any:
 
 
 def ingredients(sp: StepPlan, input_ids: dict[str, str | None]) -> dict[str, Any]:
-    """What went into a step's key, in readable form (kept in the entry and the index)."""
+    """What went into a step's key, in readable form (kept in the entry and the index).
+
+    A param whose name is secret (``password``, ``api_token``; :mod:`mlops.redaction`) is in
+    the key, but only a fingerprint of it is kept here (so that a plan can say it changed), and
+    secret keys nested in other params are kept as ``***``.
+    """
+    from .redaction import secret_param
+
     return {
         "format": FORMAT_VERSION,
         "target": sp.target,
         "code": dict(sp.signature.code_parts) or {sp.target: sp.signature.code_hash},
-        "params": {k: _plain(v) for k, v in sp.params.items()},
+        "params": {k: secret_param(k, _plain(v)) for k, v in sp.params.items()},
         "inputs": {arg: input_ids.get(arg) for arg in sp.inputs},
         "models": {
             arg: {"name": i.model, "version": i.version, "requested": i.requested}

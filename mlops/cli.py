@@ -89,11 +89,13 @@ def run_pipeline_cli() -> None:
     """Hydra's entry point for running pipelines."""
     import hydra
 
+    from .redaction import redacted_output
     from .schema import register
 
     _check_pipeline(sys.argv[1:])
     register()
-    hydra.main(version_base=None, config_path="conf", config_name="mlops")(_task)()
+    with redacted_output(sys.argv[1:]):  # Hydra prints overrides in hints and errors
+        hydra.main(version_base=None, config_path="conf", config_name="mlops")(_task)()
 
 
 def main(argv: list[str] | None = None) -> None:

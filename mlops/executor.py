@@ -52,8 +52,8 @@ from .compiler import (
 from .errors import ArtifactError, MlopsError, StepFailedError
 from .models import ModelVersion, VersionStatus
 from .progress import Progress
+from .redaction import config_secret_values, hide_values, redact
 from .run_store import Heartbeat, Run, RunStatus, StepStatus, new_run_id
-from .runs import redact
 from .schedulers import get_scheduler, run_graph
 from .stages import StageChange, next_assignment
 from .steps import StepContext, _reset_context, _set_context
@@ -405,6 +405,8 @@ class Execution:
         self.metadata: dict[str, Any] = {}
         self.stage_requests: list[tuple[str, bool]] = []
         self.stage_changes: list[StageChange] = []
+        #: secret values of the config: a step's error message may repeat one; it is hidden
+        self._secrets = config_secret_values(plan.config)
         self.run = Run(
             id=self.run_id,
             pipeline=plan.pipeline,
@@ -451,10 +453,15 @@ class Execution:
         what = "cached" if result.status is StepStatus.CACHED else "done"
         self.progress.event(result.step, what, result.seconds)
 
+    def describe(self, error: BaseException | None) -> str:
+        """The error's message as it may be shown and stored (the config's secrets hidden)."""
+        return hide_values(_describe(error), self._secrets)
+
     def step_failed(self, step: str, error: BaseException) -> None:
+        text = self.describe(error)
         with self._lock:
-            self.records[step] = {"status": str(StepStatus.FAILED), "error": _describe(error)}
-        self.progress.event(step, "failed", None, _describe(error))
+            self.records[step] = {"status": str(StepStatus.FAILED), "error": text}
+        self.progress.event(step, "failed", None, text)
 
     def start(self) -> None:
         """Take the model version's number (or resolve the one used) and save the run record."""
@@ -533,7 +540,7 @@ class Execution:
         self.run = replace(
             self.run,
             status=status,
-            error=_describe(error) if error is not None else None,
+            error=self.describe(error) if error is not None else None,
             finished=time.time(),
         )
         try:

@@ -9,7 +9,7 @@ the contract):
 
 The table is consulted in order; the first serializer that can handle a value stores it. Formats
 never execute code on load except the opt-in ``pickle`` one (see the README's trust boundary):
-scikit-learn estimators go through skops, whose loader refuses types it was not told to trust.
+scikit-learn estimators go through skops, trusting only the types :mod:`mlops._skops` vets.
 
 Type checks go by module name first, so that checking a value never imports pandas, numpy or
 scikit-learn for a step that does not use them.
@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import IO, Any
 
+from ._skops import skops_io, trusted_skops_type
 from .errors import ArtifactError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "get_serializer",
     "serializer_for",
     "serializers",
+    "trusted_skops_type",
 ]
 
 #: Part of every cache key: bump it when a format's bytes change, so old entries are not reused.
@@ -154,12 +156,15 @@ class NumpyNpy(Serializer):
         return np.load(f, allow_pickle=False)
 
 
-#: Modules whose types the skops loader trusts by default.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-
-
 class SklearnSkops(Serializer):
-    """scikit-learn estimators with skops; loading refuses types outside sklearn/numpy/scipy."""
+    """scikit-learn estimators with skops; loading refuses every type mlops does not vet.
+
+    skops rebuilds objects from a description of their types, and a type it is told to trust can
+    be a function it will call (``builtins.exec``, ``os.system``) or one a model calls when it
+    predicts. So loading first asks skops which types of the file it does not trust by default,
+    and trusts only those that :func:`trusted_skops_type` accepts; any other one refuses the
+    whole file before anything in it is constructed.
+    """
 
     name = "skops"
 
@@ -171,23 +176,44 @@ class SklearnSkops(Serializer):
         return isinstance(obj, BaseEstimator)
 
     def dump(self, obj: Any, f: IO[bytes]) -> None:
-        import skops.io as sio
-
-        f.write(sio.dumps(obj))
-
-    def load(self, f: IO[bytes]) -> Any:
-        import skops.io as sio
-
-        data = f.read()
-        untrusted = sio.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+        sio = skops_io()
+        data = sio.dumps(obj)
+        # Refuse now what loading would refuse later: a model holding a function or class of the
+        # user's own (a FunctionTransformer of a project function) fails in the step that makes
+        # it, not in every run that reads it.
+        refused = _refused(sio.get_untrusted_types(data=data))
         if refused:
             raise ArtifactError(
-                "the model artifact contains types that are not trusted: "
-                + ", ".join(sorted(refused))
-                + ". Load it only if you trust whoever wrote the registry."
+                f"it holds {', '.join(refused)}, which mlops would refuse to load from a skops "
+                "file (loading it could run code). Keep the model to scikit-learn, NumPy and "
+                "SciPy objects (e.g. FunctionTransformer(numpy.log1p), not a function of yours)"
             )
-        return sio.loads(data, trusted=untrusted)
+        f.write(data)
+
+    def load(self, f: IO[bytes]) -> Any:
+        return self.loads(f.read())
+
+    def loads(self, data: bytes | memoryview) -> Any:
+        sio = skops_io()
+        raw = bytes(data)
+        try:
+            untrusted = sio.get_untrusted_types(data=raw)
+        except Exception as e:  # not a skops file, or one skops cannot even describe
+            raise ArtifactError(f"the model artifact is not a readable skops file: {e}") from e
+        refused = _refused(untrusted)
+        if refused:
+            raise ArtifactError(
+                "the model artifact names types that mlops does not trust: "
+                + ", ".join(refused)
+                + ". It was not loaded and nothing in it ran: from skops files mlops loads only "
+                "scikit-learn estimators, NumPy and SciPy types and plain builtin values. If "
+                "others can write to this registry, check who wrote this model."
+            )
+        return sio.loads(raw, trusted=untrusted)
+
+
+def _refused(untrusted: list[str]) -> list[str]:
+    return sorted(t for t in untrusted if not trusted_skops_type(t))
 
 
 class Json(Serializer):

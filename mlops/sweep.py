@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from .errors import MlopsError, StepFailedError
 from .executor import CacheOptions, Execution, Progress, StepResult, StepRunner, run_graph
+from .redaction import redact, redact_text
 
 if TYPE_CHECKING:
     from .compiler import Plan
@@ -90,7 +91,8 @@ class SweepJob:
 
     @property
     def label(self) -> str:
-        return " ".join(self.overrides) or "(no overrides)"
+        """The job's overrides as a line, with secret values hidden (``key=***``)."""
+        return " ".join(redact(self.overrides)) or "(no overrides)"
 
 
 class _Guarded:
@@ -295,12 +297,16 @@ def _promotion_order(jobs: list[SweepJob], policy: PromotionPolicy) -> list[Swee
 
 
 def summary(jobs: Sequence[SweepJob], policy: PromotionPolicy) -> list[dict[str, Any]]:
-    """One row per job: overrides, status, metric, model version and stage, step statuses."""
+    """One row per job: overrides, status, metric, model version and stage, step statuses.
+
+    Secret values among the overrides and in error messages are hidden (``key=***``): the rows
+    are printed and saved in the sweep folder.
+    """
     rows = []
     for j in jobs:
         row: dict[str, Any] = {
             "job": j.number,
-            "overrides": list(j.overrides),
+            "overrides": redact(list(j.overrides)),
             "status": "failed"
             if (j.error or j.failed)
             else "planned"
@@ -313,7 +319,7 @@ def summary(jobs: Sequence[SweepJob], policy: PromotionPolicy) -> list[dict[str,
             "stage": None,
             "run": None,
             "steps": {},
-            "error": j.error or (str(j.failed) if j.failed else None),
+            "error": redact_text(j.error or str(j.failed)) if (j.error or j.failed) else None,
         }
         if j.execution is not None:
             run = j.execution.run

@@ -376,7 +376,7 @@ def test_import_is_light() -> None:
         "import sys, mlops.report, mlops.diff; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('pandas', 'sklearn', 'dask', 'hydra', 'omegaconf', 'fsspec') "
-        "or m in ('mlops.registry', 'mlops.runs', 'mlops.cache', 'mlops.compiler')))"
+        "or m in ('mlops.registry', 'mlops.run_store', 'mlops.cache', 'mlops.compiler')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

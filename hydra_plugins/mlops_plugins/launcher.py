@@ -59,6 +59,59 @@ ConfigStore.instance().store(
     group="hydra/launcher", name="mlops", node=MlopsLauncherConf, provider="mlops"
 )
 
+# Hydra's own logging and job logging, as Hydra's `default` ones plus a filter on every handler
+# that hides secrets (the basic launcher logs each job's overrides: `[HYDRA] #0 : key=...`).
+# Selected in mlops/conf/mlops.yaml; `hydra/hydra_logging=default` goes back to Hydra's.
+_REDACT = {"redact_secrets": {"()": "mlops.redaction.RedactingFilter"}}
+ConfigStore.instance().store(
+    group="hydra/hydra_logging",
+    name="mlops",
+    node={
+        "version": 1,
+        "formatters": {"simple": {"format": "[%(asctime)s][HYDRA] %(message)s"}},
+        "filters": _REDACT,
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "simple",
+                "stream": "ext://sys.stdout",
+                "filters": ["redact_secrets"],
+            }
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "disable_existing_loggers": False,
+    },
+    provider="mlops",
+)
+ConfigStore.instance().store(
+    group="hydra/job_logging",
+    name="mlops",
+    node={
+        "version": 1,
+        "formatters": {
+            "simple": {"format": "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"}
+        },
+        "filters": _REDACT,
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "simple",
+                "stream": "ext://sys.stdout",
+                "filters": ["redact_secrets"],
+            },
+            "file": {
+                "class": "logging.FileHandler",
+                "formatter": "simple",
+                "filename": "${hydra.runtime.output_dir}/${hydra.job.name}.log",
+                "filters": ["redact_secrets"],
+            },
+        },
+        "root": {"level": "INFO", "handlers": ["console", "file"]},
+        "disable_existing_loggers": False,
+    },
+    provider="mlops",
+)
+
 
 class MlopsLauncher(Launcher):
     """Compile every job of a sweep, run them as one graph, promote in order, summarize."""
