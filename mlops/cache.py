@@ -183,6 +183,11 @@ def reasons(
         ['param `C` changed from 1.0 to 10', 'input `X` changed']
         >>> reasons(None, new)
         ['first run']
+        >>> lib = {**old, "code": {"m:train": "a", "ops:* (dynamic lookup in `run`)": "b",
+        ...        "dist:scikit-learn": "1.5.2"}}
+        >>> reasons(lib, {**lib, "code": {"m:train": "a", "ops:* (dynamic lookup in `run`)": "c",
+        ...        "dist:scikit-learn": "1.6.0"}})
+        ['scikit-learn 1.5.2 -> 1.6.0', 'code of module `ops` (dynamic lookup in `run`) changed']
     """
     if previous is None:
         return ["first run"]
@@ -205,9 +210,23 @@ def reasons(
         for ident in changed:
             if ident in (own, target):
                 continue
-            mod, _, name = ident.rpartition(":")
-            if name == "*":
-                out.append(f"code of module `{mod}` changed")
+            if ident.startswith("dist:"):  # a library: its version is the part's value
+                dist, old, new = ident[5:], old_code.get(ident), new_code.get(ident)
+                out.append(
+                    f"{dist} {old} -> {new}"
+                    if old and new
+                    else f"it now uses {dist} {new}"
+                    if new
+                    else f"it no longer uses {dist}"
+                )
+                continue
+            head, _, why = ident.partition(" ")  # "ops:* (dynamic lookup in `run`)": why
+            mod, _, name = head.rpartition(":")
+            whole = f"module `{mod}`{' ' + why if why else ''}"
+            if name == "*" and ident in old_code and ident in new_code:
+                out.append(f"code of {whole} changed")
+            elif name == "*":
+                out.append(f"it {'now' if ident in new_code else 'no longer'} uses all of {whole}")
             elif ident in new_code and ident not in old_code:
                 out.append(f"it now uses `{mod}.{name}`")
             elif ident in old_code and ident not in new_code:

@@ -1,50 +1,55 @@
 """Step code fingerprints and step signatures, read from source text without importing it.
 
-A step's cache key must change when its code changes -- the function itself and the functions,
-classes, constants and modules *of the user's project* that it reaches -- and must not change for
+A step's cache key must change when the code it can reach changes, and must not change for
 anything else. Reading this from the source text (the module's AST) instead of the imported
 objects has two benefits: a fully cached run never imports the step modules (nor the heavy
 libraries they import), and the result does not depend on the process.
 
-What counts as code:
+What counts as code (see :mod:`mlops._reach` for the model):
 
 * the step function's AST (so comments, blank lines and docstrings do not count: they cannot
   change a result);
-* every module-level function, class or assignment of the same module the step refers to by name,
-  recursively;
-* every name the step imports from another module of the user's project (``from .helpers import
-  clean``, ``import mypkg.features as f`` ... ``f.build``), recursively, down to the definitions
-  that are used; a whole module when the step uses the module object in a way the AST cannot follow.
+* the *definition* of every name of the user's project it reaches, recursively: every
+  module-level statement that binds the name or may mutate it (``OPS = {}``, ``@register`` on
+  functions, ``OPS.update(...)``, ``OPS["x"] = f``, ``X += 1``, definitions inside module-level
+  ``if``/``for``/``try``/``with`` blocks, ``global`` writes), followed through imports at every
+  depth and in every form (``import a.b``, ``import a.b as c``, ``from . import x``,
+  ``from .mod import *``, imports inside function bodies);
+* where static reading cannot know what runs (``importlib.import_module`` or ``__import__`` with
+  a computed name, ``getattr`` on a module with a computed name, ``exec``/``eval``,
+  ``globals()``, ``vars()``, ``sys.modules[...]``), the whole module, or every module of the
+  project, with the reason in its part's name: ``ops:* (dynamic lookup in `run`)``;
+* the version of each third-party distribution the reached code imports, and of the
+  distributions those require (``dist:scikit-learn`` -> ``1.5.2``; see :mod:`mlops.libraries`).
 
-Installed libraries (anything under site-packages or the standard library) and mlops itself are
-not hashed: their versions are the environment's business, and artifact formats carry a version of
-their own (see :data:`mlops.serializers.FORMAT_VERSION`).
+The standard library and mlops itself are not in it: their versions come with the Python and
+mlops versions, and artifact formats carry a version of their own (see
+:data:`mlops.serializers.FORMAT_VERSION`).
 """
 
 from __future__ import annotations
 
 import ast
-import functools
-import importlib.machinery
-import importlib.util
 import os
-import site
-import sys
-import sysconfig
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
+from . import _reach
+from ._reach import Chain, Dynamic, Import, Module, Unit, is_project_file
 from .errors import StepDefinitionError
 from .hashing import token
 
 __all__ = [
+    "LIBRARY_PREFIX",
     "StepSignature",
     "fingerprint",
     "fingerprint_parts",
     "is_project_file",
     "read_step_signature",
+    "without_libraries",
 ]
+
+#: Code parts whose ident starts with this are library versions (``dist:NAME`` -> version).
+LIBRARY_PREFIX = "dist:"
 
 
 @dataclass(frozen=True)
@@ -59,304 +64,293 @@ class StepSignature:
     enable_cache: bool = True
     code_hash: str = ""
     #: ``(("module:name", hash), ...)``: the hash of each definition the code hash covers, so
-    #: that a plan can say which one changed.
+    #: that a plan can say which one changed; ``("module:* (why)", hash)`` for a whole module;
+    #: ``("dist:NAME", version)`` for a library.
     code_parts: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     annotations: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-@functools.lru_cache(maxsize=1)
-def _library_roots() -> tuple[str, ...]:
-    roots = set(site.getsitepackages() + [site.getusersitepackages()])
-    paths = sysconfig.get_paths()
-    roots.update({paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]})
-    roots.add(os.path.dirname(os.__file__))
-    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+def without_libraries(sig: StepSignature) -> StepSignature:
+    """``sig`` without its library versions (``cache.track_libraries=false``).
 
-
-_MLOPS_ROOT = os.path.realpath(os.path.dirname(__file__)) + os.sep
-_MLOPS_EXAMPLES = os.path.join(_MLOPS_ROOT, "examples") + os.sep
-
-
-def is_project_file(path: str | None) -> bool:
-    """True when ``path`` is user code: not an installed library, not mlops itself."""
-    if not path or not path.endswith(".py"):
-        return False
-    real = os.path.realpath(path)
-    if real.startswith(_MLOPS_EXAMPLES):
-        return True  # the packaged examples are user code like any other
-    if real.startswith(_MLOPS_ROOT):
-        return False
-    return not real.startswith(_library_roots())
-
-
-@functools.lru_cache(maxsize=512)
-def _module_file(module: str) -> str | None:
-    """The source file of ``module``, found without importing it or its parent packages.
-
-    ``importlib.util.find_spec("pkg.sub")`` imports ``pkg`` (and so whatever ``pkg/__init__.py``
-    imports: ``sklearn.datasets`` costs a second). Walking the packages' search paths with
-    :class:`importlib.machinery.PathFinder` imports nothing.
+    Examples:
+        >>> s = StepSignature("m.f", "f", (), frozenset(), (), code_parts=(("m:f", "h"),
+        ...     ("dist:numpy", "2.0")))
+        >>> without_libraries(s).code_parts
+        (('m:f', 'h'),)
     """
-    loaded = sys.modules.get(module)
-    if loaded is not None:
-        return getattr(loaded, "__file__", None)
-    head, *rest = module.split(".")
-    try:
-        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
-        if spec is None:
-            return None
-        for i in range(len(rest)):
-            search = spec.submodule_search_locations
-            if search is None:
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(
-                ".".join([head, *rest[: i + 1]]), list(search)
-            )
-            if spec is None:
-                return None
-    except (ImportError, ValueError):
-        return None
-    return spec.origin if spec.has_location else None
+    parts = tuple(p for p in sig.code_parts if not p[0].startswith(LIBRARY_PREFIX))
+    if len(parts) == len(sig.code_parts):
+        return sig
+    return replace(sig, code_hash=token(sorted(parts)), code_parts=parts)
 
 
-@dataclass
-class _Module:
-    name: str
-    path: str
-    tree: ast.Module
-    defs: dict[str, ast.AST]
-    imports: dict[str, tuple[str, str | None]]  # local name -> (module, attribute or None)
-    is_package: bool
-    star: list[str] = field(default_factory=list)  # modules of `from m import *`
-
-
-_PARSED: dict[tuple[str, float, int], _Module] = {}
-
-
-def _parse(module: str) -> _Module | None:
-    path = _module_file(module)
-    if path is None or not path.endswith(".py"):
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    key = (path, st.st_mtime, st.st_size)
-    if key in _PARSED:
-        return _PARSED[key]
-    with open(path, "rb") as f:
-        tree = ast.parse(f.read(), filename=path)
-    tree = _NoDocstrings().visit(tree)  # docstrings cannot change a result: drop them once
-    is_package = os.path.basename(path) == "__init__.py"
-    package = module if is_package else module.rpartition(".")[0]
-    defs: dict[str, ast.AST] = {}
-    imports: dict[str, tuple[str, str | None]] = {}
-    star: list[str] = []
-    for node in _module_statements(tree.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defs[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name):
-                        # several statements may bind one name (x = ...; x += ...): keep them all
-                        prev = defs.get(n.id)
-                        defs[n.id] = node if prev is None else ast.Module([prev, node], [])  # type: ignore[list-item]
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    imports[alias.asname] = (alias.name, None)
-                else:
-                    top = alias.name.split(".")[0]
-                    imports[top] = (top, None)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".") if package else []
-                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-                base = ".".join(parts + ([node.module] if node.module else []))
-            for alias in node.names:
-                if alias.name == "*":
-                    star.append(base)
-                else:
-                    imports[alias.asname or alias.name] = (base, alias.name)
-    parsed = _Module(module, path, tree, defs, imports, is_package, star)
-    _PARSED[key] = parsed
-    return parsed
-
-
-def _module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Top-level statements, including those inside module-level ``if``/``try``/``with`` blocks
-    (``try: import fast_json as json`` / ``if TYPE_CHECKING:`` ...)."""
-    for node in body:
-        yield node
-        if isinstance(node, (ast.If, ast.Try, ast.With)):
-            yield from _module_statements(node.body)
-            for extra in ("orelse", "finalbody"):
-                yield from _module_statements(getattr(node, extra, []))
-            for handler in getattr(node, "handlers", []):
-                yield from _module_statements(handler.body)
-
-
-class _NoDocstrings(ast.NodeTransformer):
-    """Drops docstrings (of the module, classes and functions): they cannot change a result."""
-
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        if (
-            body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-        return node
-
-    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
-
-
-def _dump(node: ast.AST) -> str:
-    """The code of ``node`` without comments, docstrings, formatting or line numbers.
-
-    (Docstrings were removed from the whole tree once, when it was parsed.)
-    """
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-def _local_names(node: ast.AST) -> set[str]:
-    """Names a function binds itself (parameters, assignments, loop and comprehension variables,
-    local imports and definitions): a parameter ``parity`` is not the module's ``parity``.
-
-    Nested scopes are merged (an over-approximation that can only hide a use of a module-level
-    name that is also bound locally somewhere in the same function, which Python would reject
-    as an UnboundLocalError in the same scope anyway).
-    """
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        return set()
-    bound: set[str] = set()
-    declared_global: set[str] = set()
-    for n in ast.walk(node):
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = n.args
-            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
-                if arg is not None:
-                    bound.add(arg.arg)
-            if n is not node and not isinstance(n, ast.Lambda):
-                bound.add(n.name)
-        elif isinstance(n, ast.ClassDef):
-            bound.add(n.name)
-        elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            bound.add(n.id)
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            bound.add(n.name)
-        elif isinstance(n, (ast.Global, ast.Nonlocal)):
-            declared_global.update(n.names)
-    return bound - declared_global
-
-
-def _used_names(node: ast.AST) -> set[tuple[str, ...]]:
-    """Free names a definition refers to, with attribute chains: ``f.build`` -> ("f", "build")."""
-    found: set[tuple[str, ...]] = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.Attribute):
-            chain: list[str] = []
-            cur: ast.AST = n
-            while isinstance(cur, ast.Attribute):
-                chain.append(cur.attr)
-                cur = cur.value
-            if isinstance(cur, ast.Name):
-                found.add((cur.id, *reversed(chain)))
-        elif isinstance(n, ast.Name):
-            found.add((n.id,))
-    local = _local_names(node)
-    # defaults and decorators are evaluated in the enclosing scope: keep their names
-    outer: set[tuple[str, ...]] = set()
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        for expr in [*node.args.defaults, *node.args.kw_defaults, *node.decorator_list]:
-            if expr is not None:
-                outer |= _used_names(expr)
-    return {c for c in found if c[0] not in local} | outer
+def _parse(module: str) -> Module | None:
+    return _reach.parse(module)
 
 
 class _Walker:
-    def __init__(self) -> None:
-        self.parts: dict[str, str] = {}
+    """Follows a step's names through the project (see :mod:`mlops._reach`)."""
 
-    def add_def(self, mod: _Module, name: str) -> None:
-        ident = f"{mod.name}:{name}"
-        if ident in self.parts:
+    def __init__(self, program: _reach.Program) -> None:
+        self.program = program
+        self.parts: dict[str, list[str]] = {}
+        self.whole: dict[str, set[str]] = {}
+        self.libraries: set[str] = set()
+        self._entities: set[tuple[str, str]] = set()
+        self._units: set[tuple[str, int]] = set()
+        self._everything: set[str] = set()
+
+    # names
+
+    def entity(self, mod: Module, name: str) -> None:
+        key = (mod.name, name)
+        if key in self._entities:
             return
-        node = mod.defs.get(name)
-        if node is None:
-            if name in mod.imports:
-                self.add_import(mod, name, ())
+        self._entities.add(key)
+        own = [
+            (mod, mod.units[i])
+            for i in mod.binders.get(name, [])
+            if name not in mod.units[i].imports
+        ]
+        mutators = []
+        for m_name, i in [
+            *self.program.mutators.get(key, []),
+            *self.program.mutators.get((mod.name, "*"), []),
+        ]:
+            m = self.program.modules[m_name]
+            mutators.append((m, m.units[i]))
+        units = own + [u for u in mutators if u not in own]
+        if units:
+            units.sort(key=lambda mu: (mu[0].name != mod.name, mu[0].name, mu[1].index))
+            self.parts[f"{mod.name}:{name}"] = [
+                u.dump if m is mod else f"{m.name}\n{u.dump}" for m, u in units
+            ]
+        for m, unit in units:
+            self.unit(m, unit)
+        for m, unit in mutators:
+            for bound in unit.binds:
+                if bound not in unit.imports:
+                    self.entity(m, bound)
+
+    def chain(self, mod: Module, chain: Chain, local: dict[str, list[Import]] | None) -> None:
+        head, rest = chain[0], chain[1:]
+        if local and head in local:
+            for src in local[head]:
+                self.import_(src, rest)
             return
-        self.parts[ident] = _dump(node)
-        for chain in _used_names(node):
-            self.add_name(mod, chain)
+        binders = mod.binders.get(head, [])
+        defined = False
+        for i in binders:
+            unit = mod.units[i]
+            if head in unit.imports:
+                self.import_(unit.imports[head], rest)
+            else:
+                defined = True
+        if defined or (mod.name, head) in self.program.mutators:
+            self.entity(mod, head)
+        if binders:
+            return
+        for star in mod.star:
+            kind = _reach.kind_of(star)
+            if kind == "library":
+                self.libraries.add(star.split(".")[0])
+                continue
+            target = self.program.get(star) if kind == "project" else None
+            if target is not None and (head in target.binders or target.star):
+                self.chain(target, chain, None)
+        if mod.has_getattr and not defined:
+            self.module(mod, None)
 
-    def add_name(self, mod: _Module, chain: tuple[str, ...]) -> None:
-        head = chain[0]
-        if head in mod.defs:
-            self.add_def(mod, head)
-        elif head in mod.imports:
-            self.add_import(mod, head, chain[1:])
-        else:
-            for module in mod.star:  # `from helpers import *`: the name may come from there
-                target = _parse(module) if is_project_file(_module_file(module)) else None
-                if target is not None and (head in target.defs or head in target.imports):
-                    self.add_name(target, chain)
-                    return
-
-    def add_import(self, mod: _Module, local: str, rest: tuple[str, ...]) -> None:
-        module, attr = mod.imports[local]
-        if attr is not None:
-            # `from module import attr`: attr is a definition of module, or a submodule
-            target = _parse(module) if is_project_file(_module_file(module)) else None
-            if target is not None and (attr in target.defs or attr in target.imports):
-                self.add_def(target, attr)
+    def import_(self, src: Import, rest: Chain) -> None:
+        module = src.module
+        if src.attr is not None:
+            kind = _reach.kind_of(module)
+            if kind == "library":
+                self.libraries.add(module.split(".")[0])
                 return
-            module = f"{module}.{attr}"
-        # `import module` (or a submodule): follow the attribute chain into project modules
+            if kind != "project":
+                return
+            target = self.program.get(module)
+            if target is not None and (
+                src.attr in target.binders
+                or (module, src.attr) in self.program.mutators
+                or (target.star and _reach.module_file(f"{module}.{src.attr}") is None)
+            ):
+                self.chain(target, (src.attr, *rest), None)
+                return
+            module = f"{module}.{src.attr}"
+        self.module_chain(module, rest)
+
+    def module_chain(self, module: str, rest: Chain, reason: str | None = None) -> None:
         while True:
-            path = _module_file(module)
-            if not is_project_file(path):
+            kind = _reach.kind_of(module)
+            if kind == "library":
+                self.libraries.add(module.split(".")[0])
                 return
-            target = _parse(module)
+            target = self.program.get(module) if kind == "project" else None
             if target is None:
                 return
-            if rest and rest[0] in target.defs:
-                self.add_def(target, rest[0])
+            if rest and (rest[0] in target.binders or (module, rest[0]) in self.program.mutators):
+                self.chain(target, rest, None)
                 return
-            if rest and _module_file(f"{module}.{rest[0]}") is not None:
-                module, rest = f"{module}.{rest[0]}", rest[1:]
+            sub = f"{module}.{rest[0]}" if rest else None
+            if sub is not None and _reach.module_file(sub) is not None:
+                module, rest = sub, rest[1:]
                 continue
-            self.add_module(target)
+            # the module object itself is used (passed on, iterated, an unknown attribute)
+            self.module(target, reason)
             return
 
-    def add_module(self, mod: _Module) -> None:
-        """A whole module (used as an object): all of its code, and what its definitions reach."""
-        ident = f"{mod.name}:*"
-        if ident in self.parts:
+    def module(self, mod: Module, reason: str | None) -> None:
+        """A whole module: all of its code, and what its statements reach."""
+        reasons = self.whole.setdefault(mod.name, set())
+        if reason:
+            reasons.add(reason)
+        if mod.name in self._everything:
             return
-        self.parts[ident] = _dump(mod.tree)
-        for name in mod.defs:
-            self.add_def(mod, name)
+        self._everything.add(mod.name)
+        for name in sorted(mod.binders):
+            if any(name not in mod.units[i].imports for i in mod.binders[name]):
+                self.entity(mod, name)
+        for unit in mod.units:
+            self.unit(mod, unit)
+            for src in unit.imports.values():
+                self.import_(src, ())
+
+    # statements
+
+    def unit(self, mod: Module, unit: Unit) -> None:
+        key = (mod.name, unit.index)
+        if key in self._units:
+            return
+        self._units.add(key)
+        for chain in sorted(unit.chains):
+            self.chain(mod, chain, unit.local_imports)
+        for dyn in unit.dynamic:
+            self.dynamic(mod, unit, dyn)
+
+    def dynamic(self, mod: Module, unit: Unit, dyn: Dynamic) -> None:
+        where = dyn.where or f"module `{mod.name}`"
+        where = f"`{dyn.where}`" if dyn.where else f"the module-level code of `{mod.name}`"
+        if dyn.kind == "import":
+            self.everything(f"dynamic import in {where}")
+        elif dyn.kind == "exec":
+            self.everything(f"{dyn.detail} in {where}")
+        elif dyn.kind == "import-literal" and dyn.detail:
+            self.module_chain(dyn.detail, ())
+        elif dyn.kind == "sys.modules":
+            if dyn.detail:
+                self.module_chain(dyn.detail, (), f"dynamic lookup in {where}")
+            else:
+                self.everything(f"dynamic lookup in {where}")
+        elif dyn.kind == "lookup":
+            reason = f"dynamic lookup in {where}"
+            if not dyn.chain:
+                self.module(mod, reason)
+                return
+            for module in self._modules_named(mod, dyn.chain, unit.local_imports):
+                self.module_chain(module, (), reason)
+
+    def _modules_named(
+        self, mod: Module, chain: Chain, local: dict[str, list[Import]]
+    ) -> list[str]:
+        """The modules a chain may denote (``ops``, ``pkg.ops``, a name imported as a module)."""
+        head, rest = chain[0], chain[1:]
+        sources = list(local.get(head, [])) if local else []
+        if not sources:
+            sources = [
+                mod.units[i].imports[head]
+                for i in mod.binders.get(head, [])
+                if head in mod.units[i].imports
+            ]
+        found = []
+        for src in sources:
+            module = src.module
+            if src.attr is not None:
+                if _reach.module_file(f"{module}.{src.attr}") is None:
+                    target = self.program.get(module)
+                    if target is not None and src.attr in target.binders:
+                        found.extend(self._modules_named(target, (src.attr, *rest), {}))
+                    continue
+                module = f"{module}.{src.attr}"
+            for attr in rest:
+                if _reach.module_file(f"{module}.{attr}") is None:
+                    break
+                module = f"{module}.{attr}"
+            found.append(module)
+        return found
+
+    def everything(self, reason: str) -> None:
+        """Every module of the project: what a computed import or exec may run."""
+        for name in _project_modules(self.program):
+            target = self.program.get(name)
+            if target is not None:
+                self.module(target, reason)
+
+    def result(self, libraries: bool) -> dict[str, str]:
+        out = {
+            ident: token(dumps[0]) if len(dumps) == 1 else token(dumps)
+            for ident, dumps in self.parts.items()
+        }
+        for name, reasons in self.whole.items():
+            mod = self.program.modules[name]
+            why = f" ({'; '.join(sorted(reasons))})" if reasons else ""
+            out[f"{name}:*{why}"] = token(mod.dump)
+        if libraries and self.libraries:
+            from .libraries import distributions_of, with_dependencies
+
+            dists = []
+            for top in sorted(self.libraries):
+                folder = _reach._top_folder(top)
+                if folder is not None:
+                    dists.extend(distributions_of(top, [folder]))
+            for dist in with_dependencies(dists):
+                out[dist.ident] = dist.version
+        return dict(sorted(out.items()))
 
 
-def fingerprint_parts(module: str, name: str) -> dict[str, str] | None:
+def _project_modules(program: _reach.Program) -> list[str]:
+    """Every module under the folders the program's modules were found in."""
+    roots: set[str] = set()
+    for mod in program.modules.values():
+        depth = mod.name.count(".") + (2 if mod.is_package else 1)
+        root = mod.path
+        for _ in range(depth):
+            root = os.path.dirname(root)
+        roots.add(root)
+    names: set[str] = set()
+    for root in sorted(roots):
+        for folder, dirs, files in os.walk(root):
+            rel = os.path.relpath(folder, root)
+            prefix = "" if rel == "." else rel.replace(os.sep, ".") + "."
+            if rel != "." and "__init__.py" not in files:
+                dirs[:] = []
+                continue
+            dirs[:] = sorted(d for d in dirs if d.isidentifier() and not d.startswith("."))
+            for f in files:
+                stem = f[:-3]
+                if f.endswith(".py") and stem.isidentifier():
+                    name = prefix + stem if stem != "__init__" else prefix.rstrip(".")
+                    if name and _reach.kind_of(name) == "project":
+                        names.add(name)
+    return sorted(names)
+
+
+def fingerprint_parts(module: str, name: str, *, libraries: bool = True) -> dict[str, str] | None:
     """``{"module:name": hash}`` for ``module.name`` and each definition of the user's project
-    it reaches (``"module:*"`` for a whole module); None if the source cannot be read."""
+    it reaches (``"module:*"`` for a whole module, ``"dist:NAME": version`` for a library it
+    imports); None if the source cannot be read.
+
+    .. versionchanged:: 0.2
+       imports at every depth, mutations, dynamic fallbacks and library versions; ``libraries``.
+    """
     mod = _parse(module)
-    if mod is None or name not in mod.defs:
+    if mod is None or not any(name not in mod.units[i].imports for i in mod.binders.get(name, [])):
         return None
-    walker = _Walker()
-    walker.add_def(mod, name)
-    return {ident: token(dump) for ident, dump in sorted(walker.parts.items())}
+    walker = _Walker(_reach.program_for(mod))
+    walker.entity(mod, name)
+    return walker.result(libraries)
 
 
 def fingerprint(module: str, name: str) -> str | None:
@@ -432,11 +426,13 @@ def _unique(names: tuple[str, ...], where: str) -> tuple[str, ...]:
     return names
 
 
-def read_step_signature(target: str) -> StepSignature | None:
+def read_step_signature(target: str, *, libraries: bool = True) -> StepSignature | None:
     """The signature of the step at import path ``target``, read from source; None if unsure.
 
     None means the caller must import the module: the function is not a plain ``def`` decorated
-    with ``@step`` at the top of its module (made by a factory, re-exported, ...).
+    with ``@step`` at the top of its module, bound once (made by a factory, re-exported,
+    rebound later, defined in an ``if`` block ...). ``libraries=False`` leaves library versions
+    out of its code parts (``cache.track_libraries=false``).
     """
     module, _, name = target.rpartition(".")
     if not module:
@@ -447,6 +443,8 @@ def read_step_signature(target: str) -> StepSignature | None:
     node = mod.defs.get(name)
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
+    if len(mod.binders.get(name, [])) != 1:
+        return None  # bound again elsewhere (`f = wrap(f)`): only the function knows
     step_name, enable_cache, decorated = name, True, False
     for dec in node.decorator_list:
         call = dec if isinstance(dec, ast.Call) else None
@@ -476,7 +474,7 @@ def read_step_signature(target: str) -> StepSignature | None:
     required = {a.arg for a in positional[:n_required_pos]}
     required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
     outputs = outputs_from_annotation(node.returns, where)
-    parts = fingerprint_parts(module, name) or {}
+    parts = fingerprint_parts(module, name, libraries=libraries) or {}
     code = token(sorted(parts.items()))
     return StepSignature(
         target,

@@ -1,0 +1,934 @@
+"""What code a step reaches, read from the source text of the user's project (no imports).
+
+The model. A project module is read into *units*: every statement that runs when the module is
+imported -- a ``def``, a ``class``, an assignment, an expression statement, an import -- at any
+depth of module-level ``if``/``for``/``while``/``try``/``with``/``match`` blocks; a compound
+statement's header (its test, loop target, handlers) is a unit too, and the units inside carry
+their headers, so a definition moved into an ``else`` branch is a different definition. For each
+unit the scan records:
+
+* the names it binds (``binds``) and, for imports, where each name comes from;
+* the free names it refers to, as attribute chains (``helpers.clean`` -> ``("helpers",
+  "clean")``), with names bound by imports *inside* function bodies resolved through those
+  imports (``def f(): from helpers import clean``);
+* the names it may *mutate*: at import time (``OPS["x"] = f``, ``OPS.update(...)``, ``OPS`` passed
+  to a call, ``setattr(mod, "x", f)``), or in a function body when that function is called
+  (the same forms, and ``global`` writes);
+* the dynamic lookups static reading cannot follow (``importlib.import_module``, ``__import__``,
+  ``getattr`` with a computed name, ``exec``/``eval``, ``globals()``, ``vars()``,
+  ``sys.modules[...]``).
+
+A name's *definition* is every unit that binds it or may mutate it, across the project modules
+loaded with the step's module. A unit that calls a function at import time (a decorator such as
+``@register``, a call ``register(f)``, a subclass whose base has ``__init_subclass__``) mutates
+what that function's body mutates, transitively; and a function whose body writes a global or
+stores into it is part of that global's definition. The walk starts at the step function and
+follows every name of every unit it includes, into other modules through imports; whatever
+cannot be followed falls back to the whole module or to every module of the project, with the
+reason recorded. It may over-approximate; it never under-approximates for code it can read.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.machinery
+import importlib.util
+import os
+import site
+import sys
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Chain = tuple[str, ...]
+Entity = tuple[str, str]  # (module, name); name "*" stands for any name of the module
+
+_DYNAMIC_IMPORTS = {"__import__", "import_module"}
+_EXEC = {"exec", "eval", "compile"}
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, ast.Match)
+if sys.version_info >= (3, 11):
+    _COMPOUND = (*_COMPOUND, ast.TryStar)
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+# -- where modules are, and whose they are ---------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    roots = set(site.getsitepackages() + [site.getusersitepackages()])
+    paths = sysconfig.get_paths()
+    roots.update({paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]})
+    roots.add(os.path.dirname(os.__file__))
+    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+
+
+_MLOPS_ROOT = os.path.realpath(os.path.dirname(__file__)) + os.sep
+_MLOPS_EXAMPLES = os.path.join(_MLOPS_ROOT, "examples") + os.sep
+
+
+def is_project_file(path: str | None) -> bool:
+    """True when ``path`` is user code: not an installed library, not mlops itself."""
+    if not path or not path.endswith(".py"):
+        return False
+    real = os.path.realpath(path)
+    if real.startswith(_MLOPS_EXAMPLES):
+        return True  # the packaged examples are user code like any other
+    if real.startswith(_MLOPS_ROOT):
+        return False
+    return not real.startswith(_library_roots())
+
+
+@functools.lru_cache(maxsize=2048)
+def module_file(module: str) -> str | None:
+    """The source file of ``module``, found without importing it or its parent packages.
+
+    ``importlib.util.find_spec("pkg.sub")`` imports ``pkg`` (and so whatever ``pkg/__init__.py``
+    imports: ``sklearn.datasets`` costs a second). Walking the packages' search paths with
+    :class:`importlib.machinery.PathFinder` imports nothing.
+    """
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None)
+    head, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
+        if spec is None:
+            return None
+        for i in range(len(rest)):
+            search = spec.submodule_search_locations
+            if search is None:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join([head, *rest[: i + 1]]), list(search)
+            )
+            if spec is None:
+                return None
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec.has_location else None
+
+
+def _top_folder(top: str) -> str | None:
+    """The ``sys.path`` folder a top-level module was found in."""
+    path = module_file(top)
+    if path is None:
+        return None
+    folder = os.path.dirname(path)
+    if os.path.basename(path) == "__init__.py":
+        folder = os.path.dirname(folder)
+    return folder
+
+
+@functools.lru_cache(maxsize=2048)
+def kind_of(module: str) -> str | None:
+    """``"project"`` (user code, hashed), ``"library"`` (a third-party distribution, versioned),
+    or None (the standard library, mlops itself, or not found)."""
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names:
+        return None
+    path = module_file(module)
+    if top == "mlops":
+        return "project" if is_project_file(path) else None
+    folder = _top_folder(top)
+    if folder is None:
+        return None
+    from .libraries import owning_distributions
+
+    in_site = (os.path.realpath(folder) + os.sep).startswith(_library_roots())
+    if in_site:
+        return "library"
+    # A *.dist-info next to the module makes it an installed distribution's, wherever it is; an
+    # *.egg-info counts only under site-packages (`setup.py develop` leaves one in the project).
+    dists = owning_distributions(top, folder)
+    if any(d.path.endswith(".dist-info") for d in dists):
+        return "library"
+    return "project" if is_project_file(path) else None
+
+
+# -- reading a module into units ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Import:
+    """Where an imported name comes from: ``from module import attr`` or ``import module``."""
+
+    module: str
+    attr: str | None = None
+
+
+@dataclass(frozen=True)
+class Dynamic:
+    """A lookup static reading cannot follow: ``kind`` is ``import`` (computed module name),
+    ``import-literal`` (``detail`` is the module), ``lookup`` (``chain`` is the object, or empty
+    for the module itself), ``sys.modules`` (``detail`` the literal name, or None) or ``exec``."""
+
+    kind: str
+    where: str
+    chain: Chain = ()
+    detail: str | None = None
+
+
+@dataclass
+class Unit:
+    index: int
+    dump: str
+    binds: frozenset[str]
+    imports: dict[str, Import]  # module-level import statement: bound name -> source
+    chains: frozenset[Chain]  # free names used anywhere in the unit
+    now: frozenset[Chain]  # free names used when the statement runs (at import)
+    local_imports: dict[str, list[Import]]  # imports inside bodies: name -> sources
+    mut_now: frozenset[Chain]  # mutated when the statement runs
+    mut_body: frozenset[Chain]  # mutated when its function(s) run (stores, calls, receivers)
+    mut_store: frozenset[Chain]  # stored into / global writes in its function bodies
+    dynamic: tuple[Dynamic, ...]
+    is_def: bool  # a def or class at the top level (no enclosing block)
+    node: ast.AST | None = None
+
+
+@dataclass
+class Module:
+    name: str
+    path: str
+    tree: ast.Module
+    is_package: bool
+    units: list[Unit]
+    binders: dict[str, list[int]]
+    star: list[str]
+    defs: dict[str, ast.AST]  # top-level def/class nodes by name (for static signatures)
+    has_getattr: bool = False
+    _dump: str | None = field(default=None, repr=False)
+
+    @property
+    def dump(self) -> str:
+        if self._dump is None:
+            self._dump = dump(self.tree)
+        return self._dump
+
+
+def dump(node: ast.AST) -> str:
+    """The code of ``node`` without comments, docstrings, formatting or line numbers."""
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+class _NoDocstrings(ast.NodeTransformer):
+    """Drops docstrings (of the module, classes and functions): they cannot change a result."""
+
+    def _strip(self, node: Any) -> Any:
+        self.generic_visit(node)
+        body = node.body
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
+
+
+def resolve_relative(package: str, level: int, module: str | None) -> str:
+    """The absolute name of ``from <level dots><module> import ...`` inside ``package``."""
+    if not level:
+        return module or ""
+    parts = package.split(".") if package else []
+    parts = parts[: len(parts) - (level - 1)] if level > 1 else parts
+    return ".".join(parts + ([module] if module else []))
+
+
+def _import_sources(node: ast.Import | ast.ImportFrom, package: str) -> dict[str, Import]:
+    out: dict[str, Import] = {}
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                out[alias.asname] = Import(alias.name)
+            else:
+                top = alias.name.split(".")[0]
+                out[top] = Import(top)
+        return out
+    base = resolve_relative(package, node.level, node.module)
+    for alias in node.names:
+        if alias.name != "*":
+            out[alias.asname or alias.name] = Import(base, alias.name)
+    return out
+
+
+def local_names(node: ast.AST) -> set[str]:
+    """Names a function binds itself (parameters, assignments, loop and comprehension variables,
+    local imports and definitions), nested scopes merged, minus ``global`` declarations."""
+    bound: set[str] = set()
+    declared_global: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, _FUNCS):
+            a = n.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+                if arg is not None:
+                    bound.add(arg.arg)
+            if n is not node and not isinstance(n, ast.Lambda):
+                bound.add(n.name)
+        elif isinstance(n, ast.ClassDef) and n is not node:
+            bound.add(n.name)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            bound.add(n.id)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            bound.add(n.rest)
+        elif isinstance(n, ast.Global):
+            declared_global.update(n.names)
+    return bound - declared_global
+
+
+def _globals_declared(fn: ast.AST) -> set[str]:
+    return {name for n in ast.walk(fn) if isinstance(n, ast.Global) for name in n.names}
+
+
+def _chain(node: ast.AST) -> tuple[Chain, ast.AST]:
+    """``a.b.c`` -> (("a", "b", "c"), Name a); for a non-name base, ((), the base)."""
+    attrs: list[str] = []
+    cur = node
+    while isinstance(cur, ast.Attribute):
+        attrs.append(cur.attr)
+        cur = cur.value
+    if isinstance(cur, ast.Name):
+        return (cur.id, *reversed(attrs)), cur
+    return (), cur
+
+
+def _literal(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+@dataclass
+class _Scope:
+    locals: frozenset[str] = frozenset()
+    deferred: bool = False  # inside a function body: runs when called, not at import
+    where: str = ""
+    globals: frozenset[str] = frozenset()
+    receiver: str | None = None  # a method's first parameter (self / cls)
+
+
+class _Scan:
+    """Collects what one unit uses, mutates and looks up dynamically (see the module doc)."""
+
+    def __init__(self, package: str, owner: str | None) -> None:
+        self.package = package
+        self.owner = owner  # the name the unit defines (for mutations through self / cls)
+        self.chains: set[Chain] = set()
+        self.now: set[Chain] = set()
+        self.local_imports: dict[str, list[Import]] = {}
+        self.mut_now: set[Chain] = set()
+        self.mut_body: set[Chain] = set()
+        self.mut_store: set[Chain] = set()
+        self.dynamic: list[Dynamic] = []
+
+    # recording
+
+    def _free(self, chain: Chain, scope: _Scope) -> Chain | None:
+        if not chain:
+            return None
+        head = chain[0]
+        if scope.receiver is not None and head == scope.receiver and self.owner:
+            return None  # handled as a mutation of the class, never a module name
+        if head in scope.locals and head not in self.local_imports:
+            return None
+        return chain
+
+    def use(self, chain: Chain, scope: _Scope) -> None:
+        free = self._free(chain, scope)
+        if free is not None:
+            self.chains.add(free)
+            if not scope.deferred:
+                self.now.add(free)
+
+    def mutate(self, chain: Chain, scope: _Scope, *, store: bool) -> None:
+        if not chain:
+            return
+        if scope.receiver is not None and chain[0] == scope.receiver and self.owner:
+            # self.registry[k] = v / cls.x = v in a method: the class object may change
+            chain = (self.owner,)
+            if len(chain) == 1 and not store:
+                pass
+        elif chain[0] in scope.locals and chain[0] not in scope.globals:
+            if chain[0] not in self.local_imports:
+                return
+        if not scope.deferred:
+            self.mut_now.add(chain)
+        else:
+            self.mut_body.add(chain)
+            if store:
+                self.mut_store.add(chain)
+
+    # walking
+
+    def visit(self, node: ast.AST, scope: _Scope) -> None:
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is not None:
+            method(node, scope)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, scope)
+
+    def visit_Name(self, node: ast.Name, scope: _Scope) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.use((node.id,), scope)
+        elif scope.deferred and node.id in scope.globals:
+            self.mutate((node.id,), scope, store=True)  # `global X` ... X = ...
+
+    def visit_Attribute(self, node: ast.Attribute, scope: _Scope) -> None:
+        chain, base = _chain(node)
+        if not chain:
+            self.visit(base, scope)
+            if isinstance(node.ctx, (ast.Store, ast.Del)):
+                inner, _ = _chain(base) if isinstance(base, ast.Attribute) else ((), None)
+                self.mutate(inner, scope, store=True)
+            return
+        self.use(chain, scope)
+        if chain[-1] == "__dict__":
+            self.dynamic.append(Dynamic("lookup", scope.where, chain[:-1]))
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.mutate(chain, scope, store=True)
+            self.mutate(chain[:-1], scope, store=True)
+
+    def visit_Subscript(self, node: ast.Subscript, scope: _Scope) -> None:
+        chain, _ = _chain(node.value)
+        if chain == ("sys", "modules"):
+            key = node.slice
+            name = _literal(key)
+            if isinstance(key, ast.Name) and key.id == "__name__":
+                self.dynamic.append(Dynamic("lookup", scope.where, ()))
+            else:
+                self.dynamic.append(Dynamic("sys.modules", scope.where, (), name))
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.mutate(chain, scope, store=True)
+            if _is_globals_call(node.value):
+                self.mutate(("*",), scope, store=True)
+        self.visit(node.value, scope)
+        self.visit(node.slice, scope)
+
+    def visit_Call(self, node: ast.Call, scope: _Scope) -> None:
+        func = node.func
+        chain, _ = _chain(func)
+        name = chain[-1] if chain else None
+        args = node.args
+        if name in _DYNAMIC_IMPORTS and (len(chain) == 1 or name == "import_module"):
+            target = _literal(args[0]) if args else None
+            if target is not None and target.startswith("."):
+                pkg = _literal(args[1]) if len(args) > 1 else None
+                pkg = pkg or next(
+                    (_literal(k.value) for k in node.keywords if k.arg == "package"), None
+                )
+                level = len(target) - len(target.lstrip("."))
+                target = resolve_relative(pkg, level, target.lstrip(".") or None) if pkg else None
+            if target is None:
+                self.dynamic.append(Dynamic("import", scope.where))
+            else:
+                self.dynamic.append(Dynamic("import-literal", scope.where, (), target))
+        elif len(chain) == 1 and name in _EXEC and name not in scope.locals:
+            self.dynamic.append(Dynamic("exec", scope.where, (), name))
+        elif len(chain) == 1 and name in ("globals", "vars") and not args:
+            self.dynamic.append(Dynamic("lookup", scope.where, ()))
+            if not scope.deferred:
+                self.mutate(("*",), scope, store=False)  # globals().update(...) at import
+        elif len(chain) == 1 and name in ("getattr", "hasattr", "setattr", "delattr", "vars"):
+            obj, _ = _chain(args[0]) if args else ((), None)
+            attr = _literal(args[1]) if len(args) > 1 else None
+            if obj and attr is not None:
+                self.use((*obj, attr), scope)
+                if name in ("setattr", "delattr"):
+                    self.mutate((*obj, attr), scope, store=True)
+                for child in args[1:]:
+                    self.visit(child, scope)
+                for kw in node.keywords:
+                    self.visit(kw.value, scope)
+                return  # `getattr(helpers, "clean")` is `helpers.clean`, not all of helpers
+            elif obj:
+                self.dynamic.append(Dynamic("lookup", scope.where, obj))
+                if name in ("setattr", "delattr"):
+                    self.mutate((*obj, "*"), scope, store=True)
+        if isinstance(func, ast.Attribute) and len(chain) > 1:
+            self.mutate(chain[:-1], scope, store=False)  # OPS.update(...), OPS.append(...)
+        for arg in [*args, *(k.value for k in node.keywords)]:
+            inner = arg.value if isinstance(arg, ast.Starred) else arg
+            arg_chain, _ = _chain(inner)
+            if arg_chain and not scope.deferred:
+                self.mutate(arg_chain, scope, store=False)  # register(OPS, f) may fill OPS
+            elif arg_chain:
+                self.mut_body.add(arg_chain) if self._free(arg_chain, scope) else None
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, scope)
+
+    def _function(self, node: Any, scope: _Scope, in_class: str | None) -> None:
+        if not isinstance(node, ast.Lambda):
+            for dec in node.decorator_list:
+                self.visit(dec, scope)
+            if node.returns is not None:
+                self.visit(node.returns, scope)
+        a = node.args
+        for d in [*a.defaults, *a.kw_defaults]:
+            if d is not None:
+                self.visit(d, scope)
+        for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+            if arg is not None and arg.annotation is not None:
+                self.visit(arg.annotation, scope)
+        for inner in ast.walk(node):
+            if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                for local, source in _import_sources(inner, self.package).items():
+                    self.local_imports.setdefault(local, []).append(source)
+        receiver = None
+        positional = [*a.posonlyargs, *a.args]
+        if in_class and positional:
+            static = any(_chain(d)[0][-1:] == ("staticmethod",) for d in node.decorator_list)
+            receiver = None if static else positional[0].arg
+        name = getattr(node, "name", "<lambda>")
+        where = f"{scope.where}.{name}" if scope.where else name
+        inner_scope = _Scope(
+            scope.locals | local_names(node),
+            True,
+            where if not isinstance(node, ast.Lambda) else scope.where,
+            scope.globals | _globals_declared(node),
+            receiver if receiver is not None else scope.receiver,
+        )
+        body = [node.body] if isinstance(node, ast.Lambda) else node.body
+        for stmt in body:
+            self.visit(stmt, inner_scope)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef, scope: _Scope) -> None:
+        self._function(node, scope, None)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Lambda(self, node: ast.Lambda, scope: _Scope) -> None:
+        self._function(node, scope, None)
+
+    def visit_ClassDef(self, node: ast.ClassDef, scope: _Scope) -> None:
+        for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+            self.visit(expr, scope)
+        where = f"{scope.where}.{node.name}" if scope.where else node.name
+        inner = _Scope(scope.locals, scope.deferred, where, scope.globals, scope.receiver)
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._function(stmt, inner, node.name)
+            else:
+                self.visit(stmt, inner)
+
+    def _comprehension(self, node: Any, scope: _Scope) -> None:
+        bound = {
+            n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
+        }
+        inner = _Scope(
+            scope.locals | bound, scope.deferred, scope.where, scope.globals, scope.receiver
+        )
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, inner)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def visit_Import(self, node: ast.Import, scope: _Scope) -> None:
+        if scope.deferred or scope.where:
+            for local, source in _import_sources(node, self.package).items():
+                self.local_imports.setdefault(local, []).append(source)
+
+    visit_ImportFrom = visit_Import  # type: ignore[assignment]
+
+
+def _is_globals_call(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("globals", "vars")
+        and not node.args
+    )
+
+
+def _target_names(node: ast.AST) -> set[str]:
+    """Names a module-level statement binds: assignment targets, walrus targets, deletions."""
+    names: set[str] = set()
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        targets = [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = node.targets
+    else:
+        targets = []
+    for t in targets:
+        names.update(_store_names(t))
+    stack: list[ast.AST] = [node]
+    while stack:  # walrus targets bind module names, except inside lambdas and functions
+        n = stack.pop()
+        if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):
+            names.add(n.target.id)
+        if not isinstance(n, (*_FUNCS, ast.ClassDef)) or n is node:
+            stack.extend(ast.iter_child_nodes(n))
+    return names
+
+
+def _store_names(target: ast.AST) -> set[str]:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {n for e in target.elts for n in _store_names(e)}
+    if isinstance(target, ast.Starred):
+        return _store_names(target.value)
+    return set()
+
+
+def _pattern_names(pattern: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for n in ast.walk(pattern):
+        if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            names.add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            names.add(n.rest)
+    return names
+
+
+def _headers(node: ast.stmt) -> tuple[list[ast.AST], set[str], list[tuple[str, list[ast.stmt]]]]:
+    """A compound statement's header expressions, the names it binds, and its blocks."""
+    blocks: list[tuple[str, list[ast.stmt]]] = []
+    exprs: list[ast.AST] = []
+    binds: set[str] = set()
+    if isinstance(node, (ast.If, ast.While)):
+        exprs = [node.test]
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        exprs = [node.target, node.iter]
+        binds = _store_names(node.target)
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        for item in node.items:
+            exprs.append(item.context_expr)
+            if item.optional_vars is not None:
+                exprs.append(item.optional_vars)
+                binds |= _store_names(item.optional_vars)
+    elif isinstance(node, ast.Match):
+        exprs = [node.subject]
+        for i, case in enumerate(node.cases):
+            exprs.append(case.pattern)
+            if case.guard is not None:
+                exprs.append(case.guard)
+            binds |= _pattern_names(case.pattern)
+            blocks.append((f"case{i}", case.body))
+    else:  # try
+        for i, handler in enumerate(getattr(node, "handlers", [])):
+            if handler.type is not None:
+                exprs.append(handler.type)
+            if handler.name:
+                binds.add(handler.name)
+            blocks.append((f"handler{i}", handler.body))
+    for attr in ("body", "orelse", "finalbody"):
+        body = getattr(node, attr, None)
+        if body and not isinstance(node, ast.Match):
+            blocks.insert(0, (attr, body)) if attr == "body" else blocks.append((attr, body))
+    return exprs, binds, blocks
+
+
+def _flatten(
+    body: list[ast.stmt], context: tuple[str, ...]
+) -> Iterator[tuple[Any, tuple[str, ...], bool]]:
+    """(statement or header, enclosing header context, is_header) for every module-level unit."""
+    for node in body:
+        if isinstance(node, _COMPOUND):
+            exprs, _, blocks = _headers(node)
+            header = type(node).__name__ + ":" + "|".join(dump(e) for e in exprs)
+            yield node, context, True
+            for branch, stmts in blocks:
+                yield from _flatten(stmts, (*context, f"{header}#{branch}"))
+        else:
+            yield node, context, False
+
+
+def parse_module(name: str, path: str, source: bytes) -> Module:
+    """Read a module's source into units (see the module docstring)."""
+    tree = ast.parse(source, filename=path)
+    tree = _NoDocstrings().visit(tree)  # docstrings cannot change a result: drop them once
+    is_package = os.path.basename(path) == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    units: list[Unit] = []
+    binders: dict[str, list[int]] = {}
+    star: list[str] = []
+    defs: dict[str, ast.AST] = {}
+    contexts: dict[str, frozenset[Chain]] = {}  # header context -> names its headers use
+    for node, context, is_header in _flatten(tree.body, ()):
+        owner: str | None = None
+        imports: dict[str, Import] = {}
+        scan = _Scan(package, None)
+        if is_header:
+            exprs, binds, _ = _headers(node)
+            text = type(node).__name__ + ":" + "|".join(dump(e) for e in exprs)
+            for expr in exprs:
+                scan.visit(expr, _Scope())
+        else:
+            text = dump(node)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                owner = node.name
+                binds = {node.name}
+                if not context:
+                    defs[node.name] = node
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports = _import_sources(node, package)
+                binds = set(imports)
+                if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+                    star.append(resolve_relative(package, node.level, node.module))
+            else:
+                binds = _target_names(node)
+            scan.owner = owner
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                scan.visit(node, _Scope())
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete)):
+                targets = (
+                    node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                )
+                for t in targets:  # `OPS["x"] = f`, `OPS.a = f` mutate OPS
+                    for sub in ast.walk(t):
+                        if isinstance(sub, (ast.Subscript, ast.Attribute)):
+                            c, _ = _chain(sub.value)
+                            scan.mutate(c, _Scope(), store=True)
+        context_chains: set[Chain] = set()
+        for ctx in context:
+            context_chains |= contexts.get(ctx, frozenset())
+        if is_header:
+            # the units inside this block run only as its header says: they use its names
+            header_chains = frozenset(scan.now) | frozenset(context_chains)
+            for _, stmts in _headers(node)[2]:
+                pass
+            text_key = type(node).__name__ + ":" + "|".join(dump(e) for e in _headers(node)[0])
+            for branch, _ in _headers(node)[2]:
+                contexts[f"{text_key}#{branch}"] = header_chains
+        unit = Unit(
+            index=len(units),
+            dump="\n".join([*context, text]),
+            binds=frozenset(binds),
+            imports=imports,
+            chains=frozenset(scan.chains | context_chains),
+            now=frozenset(scan.now | context_chains),
+            local_imports=scan.local_imports,
+            mut_now=frozenset(scan.mut_now),
+            mut_body=frozenset(scan.mut_body),
+            mut_store=frozenset(scan.mut_store),
+            dynamic=tuple(scan.dynamic),
+            is_def=owner is not None and not context,
+            node=node,
+        )
+        units.append(unit)
+        for b in binds:
+            binders.setdefault(b, []).append(unit.index)
+    has_getattr = "__getattr__" in defs
+    return Module(name, path, tree, is_package, units, binders, star, defs, has_getattr)
+
+
+_PARSED: dict[tuple[str, str], tuple[bytes, Module]] = {}
+
+
+def parse(module: str) -> Module | None:
+    """The parsed project module ``module``; None if it has no source file.
+
+    Cached by content, not by modification time: two edits within one tick of the file
+    system's clock (or a tool that restores times) must not leave a stale parse behind, and
+    reading a source file costs little next to parsing it.
+    """
+    path = module_file(module)
+    if path is None or not path.endswith(".py"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError:
+        return None
+    cached = _PARSED.get((module, path))
+    if cached is not None and cached[0] == source:
+        return cached[1]
+    parsed = parse_module(module, path, source)
+    _PARSED[(module, path)] = (source, parsed)
+    return parsed
+
+
+# -- the program: the project modules loaded with a step's module ----------------------------------
+
+
+def _submodule(module: str, attr: str) -> str | None:
+    sub = f"{module}.{attr}"
+    return sub if module_file(sub) is not None else None
+
+
+class Program:
+    """The project modules that load with a root module, and who mutates what across them."""
+
+    def __init__(self, root: Module) -> None:
+        self.modules: dict[str, Module] = {}
+        self.mutators: dict[Entity, list[tuple[str, int]]] = {}
+        self._effects: dict[Entity, frozenset[Entity]] = {}
+        self._load(root)
+        self._index()
+
+    def get(self, name: str) -> Module | None:
+        mod = self.modules.get(name)
+        if mod is None and kind_of(name) == "project":
+            mod = parse(name)
+            if mod is not None:
+                self.modules[name] = mod
+        return mod
+
+    def stamp(self) -> tuple[int, ...]:
+        return tuple(id(m) for m in self.modules.values())
+
+    def _load(self, root: Module) -> None:
+        todo = [root]
+        self.modules[root.name] = root
+        while todo:
+            mod = todo.pop()
+            wanted: set[str] = set()
+            parts = mod.name.split(".")
+            wanted.update(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
+            sources: list[Import] = []
+            for unit in mod.units:
+                sources.extend(unit.imports.values())
+                for lst in unit.local_imports.values():
+                    sources.extend(lst)
+                for dyn in unit.dynamic:
+                    if dyn.kind == "import-literal" and dyn.detail:
+                        sources.append(Import(dyn.detail))
+            sources.extend(Import(s) for s in mod.star)
+            for src in sources:
+                names = src.module.split(".")
+                wanted.update(".".join(names[:i]) for i in range(1, len(names) + 1))
+                if src.attr is not None:
+                    sub = (
+                        _submodule(src.module, src.attr)
+                        if kind_of(src.module) == "project"
+                        else None
+                    )
+                    if sub:
+                        wanted.add(sub)
+            for name in sorted(wanted):
+                if name and name not in self.modules and kind_of(name) == "project":
+                    target = parse(name)
+                    if target is not None:
+                        self.modules[name] = target
+                        todo.append(target)
+
+    # resolution of names to entities
+
+    def resolve(
+        self,
+        mod: Module,
+        chain: Chain,
+        local: dict[str, list[Import]] | None = None,
+        depth: int = 0,
+    ) -> list[Entity]:
+        """The project definitions a free name chain of ``mod`` may denote."""
+        if not chain or depth > 50:
+            return []
+        head, rest = chain[0], chain[1:]
+        if head == "*":
+            return [(mod.name, "*")]
+        if local and head in local:
+            return [e for src in local[head] for e in self._resolve_import(src, rest, depth)]
+        found: list[Entity] = []
+        binders = mod.binders.get(head, [])
+        own = False
+        for i in binders:
+            unit = mod.units[i]
+            if head in unit.imports:
+                found.extend(self._resolve_import(unit.imports[head], rest, depth))
+            else:
+                own = True
+        if own or (not binders and (mod.name, head) in self.mutators):
+            found.append((mod.name, head))
+        if not binders:
+            for star in mod.star:
+                target = self.get(star)
+                if target is not None and head in target.binders:
+                    found.extend(self.resolve(target, chain, None, depth + 1))
+        return found
+
+    def _resolve_import(self, src: Import, rest: Chain, depth: int) -> list[Entity]:
+        module = src.module
+        if src.attr is not None:
+            target = self.get(module)
+            if target is not None and (src.attr in target.binders or target.star):
+                found = self.resolve(target, (src.attr, *rest), None, depth + 1)
+                if found:
+                    return found
+            module = f"{module}.{src.attr}"
+        return self._resolve_module(module, rest, depth)
+
+    def _resolve_module(self, module: str, rest: Chain, depth: int) -> list[Entity]:
+        while True:
+            target = self.get(module)
+            if target is None:
+                return []
+            if not rest:
+                return []  # the module object itself
+            if rest[0] in target.binders:
+                return self.resolve(target, rest, None, depth + 1)
+            sub = _submodule(module, rest[0])
+            if sub is None:
+                return [(module, rest[0])]  # set from outside (monkeypatching), or missing
+            module, rest = sub, rest[1:]
+
+    # who mutates what
+
+    def effects(self, entity: Entity) -> frozenset[Entity]:
+        """What calling (or instantiating, or subclassing) ``entity`` may mutate, transitively."""
+        cached = self._effects.get(entity)
+        if cached is not None:
+            return cached
+        seen = {entity}
+        todo = [entity]
+        out: set[Entity] = set()
+        while todo:
+            mod_name, name = todo.pop()
+            mod = self.modules.get(mod_name)
+            if mod is None or name == "*":
+                continue
+            for i in mod.binders.get(name, []):
+                unit = mod.units[i]
+                if name in unit.imports:
+                    continue
+                for chain in unit.mut_body:
+                    out.update(self.resolve(mod, chain, unit.local_imports))
+                for chain in unit.chains:
+                    for e in self.resolve(mod, chain, unit.local_imports):
+                        if e not in seen:
+                            seen.add(e)
+                            todo.append(e)
+        result = frozenset(out)
+        self._effects[entity] = result
+        return result
+
+    def _index(self) -> None:
+        for mod in list(self.modules.values()):
+            for unit in mod.units:
+                targets: set[Entity] = set()
+                for chain in unit.mut_now | unit.mut_store:
+                    targets.update(self.resolve(mod, chain, unit.local_imports))
+                for chain in unit.now:
+                    for e in self.resolve(mod, chain, unit.local_imports):
+                        targets.update(self.effects(e))
+                for target in targets:
+                    if target[1] in unit.binds and target[0] == mod.name:
+                        continue  # its own binder, listed already
+                    self.mutators.setdefault(target, []).append((mod.name, unit.index))
+
+
+_PROGRAMS: dict[str, Program] = {}
+
+
+def program_for(root: Module) -> Program:
+    """The program of ``root``, rebuilt when any of its modules changed on disk."""
+    cached = _PROGRAMS.get(root.name)
+    if cached is not None and cached.modules.get(root.name) is root:
+        fresh = all(parse(name) is mod for name, mod in cached.modules.items() if name != root.name)
+        if fresh:
+            return cached
+    program = Program(root)
+    _PROGRAMS[root.name] = program
+    return program
