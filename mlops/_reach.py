@@ -129,9 +129,13 @@ def kind_of(module: str) -> str | None:
     top = module.split(".")[0]
     if top in sys.stdlib_module_names:
         return None
-    path = module_file(module)
     if top == "mlops":
-        return "project" if is_project_file(path) else None
+        return "project" if is_project_file(module_file(module)) else None
+    if top != module:  # a library's submodules are the library's: no need to find them
+        top_kind = kind_of(top)
+        if top_kind != "project":
+            return top_kind if top_kind == "library" or module_file(module) is None else None
+    path = module_file(module)
     folder = _top_folder(top)
     if folder is None:
         return None

@@ -41,7 +41,8 @@ _lock = threading.Lock()
 
 def _normalize(name: str) -> str:
     """PEP 503 normalized name: ``Scikit_Learn`` -> ``scikit-learn``."""
-    return _NORMALIZE.sub("-", name).lower()
+    simple = name.lower().replace("_", "-").replace(".", "-")
+    return simple if "--" not in simple else _NORMALIZE.sub("-", simple)
 
 
 @dataclass(frozen=True)
@@ -120,14 +121,23 @@ def _installs(info: str, top: str) -> bool:
     return re.search(rb"(?m)^" + name + rb"(/|\.py,|\.[^/,\n]*\.(so|pyd),)", data) is not None
 
 
-def _owners(folder_path: str, folder: _Folder, top: str) -> list[str]:
-    if top not in folder.owners:
-        folder.owners[top] = [
-            entry
-            for entry in sorted(folder.infos.values())
-            if _installs(os.path.join(folder_path, entry), top)
-        ]
-    return folder.owners[top]
+def _owners(folder_path: str, folder: _Folder, top: str, *, single: bool) -> list[str]:
+    """The metadata folders of ``folder_path`` whose distribution installs ``top``.
+
+    ``single``: ``top`` is a regular package or a module, which one distribution installs, so the
+    search stops at the first owner; the likeliest candidates (same first letter) go first.
+    """
+    key = f"{top}:{single}"
+    if key not in folder.owners:
+        entries = sorted(folder.infos.values(), key=lambda e: (e[0].lower() != top[0].lower(), e))
+        found = []
+        for entry in entries:
+            if _installs(os.path.join(folder_path, entry), top):
+                found.append(entry)
+                if single:
+                    break
+        folder.owners[key] = found
+    return folder.owners[key]
 
 
 def _read_headers(info: str) -> dict[str, list[str]]:
@@ -198,11 +208,15 @@ def owning_distributions(top: str, folder_path: str) -> list[Distribution]:
     folder = _folder(folder_path)
     if folder is None or not folder.infos:
         return []
+    # a namespace package (no __init__.py) may be shared by several distributions
+    single = not os.path.isdir(os.path.join(folder_path, top)) or os.path.exists(
+        os.path.join(folder_path, top, "__init__.py")
+    )
     entry = folder.infos.get(_normalize(top))
-    if entry is not None and _installs(os.path.join(folder_path, entry), top):
+    if single and entry is not None and _installs(os.path.join(folder_path, entry), top):
         entries = [entry]  # numpy for numpy: the usual case, decided without reading the others
     else:
-        entries = _owners(folder_path, folder, top)
+        entries = _owners(folder_path, folder, top, single=single)
     dists = [_distribution(os.path.join(folder_path, e)) for e in entries]
     return [d for d in dists if d is not None]
 
