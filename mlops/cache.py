@@ -207,8 +207,10 @@ def reasons(
         own = f"{module}:{fn}"
         if own in changed or target in changed:
             out.append(f"code of `{fn}` changed")
+        # a module taken whole says it once, not once more per definition in it
+        whole = {k.partition(" ")[0][:-2] for k in changed if k.partition(" ")[0].endswith(":*")}
         for ident in changed:
-            if ident in (own, target):
+            if ident in (own, target) or (":*" not in ident and ident.rpartition(":")[0] in whole):
                 continue
             if ident.startswith("dist:"):  # a library: its version is the part's value
                 dist, old, new = ident[5:], old_code.get(ident), new_code.get(ident)
