@@ -280,9 +280,7 @@ def local_names(node: ast.AST) -> set[str]:
             bound.add(n.id)
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             bound.update((a.asname or a.name).split(".")[0] for a in n.names)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            bound.add(n.name)
-        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+        elif isinstance(n, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and n.name:
             bound.add(n.name)
         elif isinstance(n, ast.MatchMapping) and n.rest:
             bound.add(n.rest)
@@ -323,9 +321,12 @@ class _Scope:
 class _Scan:
     """Collects what one unit uses, mutates and looks up dynamically (see the module doc)."""
 
-    def __init__(self, package: str, owner: str | None) -> None:
+    def __init__(
+        self, package: str, owner: str | None, aliases: dict[str, Chain] | None = None
+    ) -> None:
         self.package = package
         self.owner = owner  # the name the unit defines (for mutations through self / cls)
+        self.aliases = aliases or {}  # `from importlib import import_module as im`: im
         self.chains: set[Chain] = set()
         self.now: set[Chain] = set()
         self.local_imports: dict[str, list[Import]] = {}
@@ -359,11 +360,12 @@ class _Scan:
         if scope.receiver is not None and chain[0] == scope.receiver and self.owner:
             # self.registry[k] = v / cls.x = v in a method: the class object may change
             chain = (self.owner,)
-            if len(chain) == 1 and not store:
-                pass
-        elif chain[0] in scope.locals and chain[0] not in scope.globals:
-            if chain[0] not in self.local_imports:
-                return
+        elif (
+            chain[0] in scope.locals
+            and chain[0] not in scope.globals
+            and chain[0] not in self.local_imports
+        ):
+            return  # a local variable: not a module-level name
         if not scope.deferred:
             self.mut_now.add(chain)
         else:
@@ -402,9 +404,15 @@ class _Scan:
             self.mutate(chain, scope, store=True)
             self.mutate(chain[:-1], scope, store=True)
 
+    def _canonical(self, chain: Chain) -> Chain:
+        """``chain`` with an alias of a builtin, ``sys`` or ``importlib`` spelled out."""
+        if chain and chain[0] in self.aliases:
+            return (*self.aliases[chain[0]], *chain[1:])
+        return chain
+
     def visit_Subscript(self, node: ast.Subscript, scope: _Scope) -> None:
         chain, _ = _chain(node.value)
-        if chain == ("sys", "modules"):
+        if self._canonical(chain) == ("sys", "modules"):
             key = node.slice
             name = _literal(key)
             if isinstance(key, ast.Name) and key.id == "__name__":
@@ -420,7 +428,8 @@ class _Scan:
 
     def visit_Call(self, node: ast.Call, scope: _Scope) -> None:
         func = node.func
-        chain, _ = _chain(func)
+        raw, _ = _chain(func)
+        chain = self._canonical(raw)
         name = chain[-1] if chain else None
         args = node.args
         if name in _DYNAMIC_IMPORTS and (len(chain) == 1 or name == "import_module"):
@@ -438,6 +447,8 @@ class _Scan:
                 self.dynamic.append(Dynamic("import-literal", scope.where, (), target))
         elif len(chain) == 1 and name in _EXEC and name not in scope.locals:
             self.dynamic.append(Dynamic("exec", scope.where, (), name))
+            if not scope.deferred:
+                self.mutate(("*",), scope, store=False)  # exec at import may bind any name
         elif len(chain) == 1 and name in ("globals", "vars") and not args:
             self.dynamic.append(Dynamic("lookup", scope.where, ()))
             if not scope.deferred:
@@ -449,8 +460,8 @@ class _Scan:
                 self.use((*obj, attr), scope)
                 if name in ("setattr", "delattr"):
                     self.mutate((*obj, attr), scope, store=True)
-                for child in args[1:]:
-                    self.visit(child, scope)
+                for rest in args[1:]:
+                    self.visit(rest, scope)
                 for kw in node.keywords:
                     self.visit(kw.value, scope)
                 return  # `getattr(helpers, "clean")` is `helpers.clean`, not all of helpers
@@ -458,15 +469,16 @@ class _Scan:
                 self.dynamic.append(Dynamic("lookup", scope.where, obj))
                 if name in ("setattr", "delattr"):
                     self.mutate((*obj, "*"), scope, store=True)
-        if isinstance(func, ast.Attribute) and len(chain) > 1:
-            self.mutate(chain[:-1], scope, store=False)  # OPS.update(...), OPS.append(...)
+            elif name in ("setattr", "delattr") and args and not scope.deferred:
+                # setattr(sys.modules[__name__], name, f): any name of this module
+                self.mutate(("*",), scope, store=True)
+        if isinstance(func, ast.Attribute) and len(raw) > 1:
+            self.mutate(raw[:-1], scope, store=False)  # OPS.update(...), OPS.append(...)
         for arg in [*args, *(k.value for k in node.keywords)]:
-            inner = arg.value if isinstance(arg, ast.Starred) else arg
+            inner: ast.AST = arg.value if isinstance(arg, ast.Starred) else arg
             arg_chain, _ = _chain(inner)
-            if arg_chain and not scope.deferred:
+            if arg_chain:
                 self.mutate(arg_chain, scope, store=False)  # register(OPS, f) may fill OPS
-            elif arg_chain:
-                self.mut_body.add(arg_chain) if self._free(arg_chain, scope) else None
         for child in ast.iter_child_nodes(node):
             self.visit(child, scope)
 
@@ -649,6 +661,33 @@ def _flatten(
             yield node, context, False
 
 
+_ALIASED = {
+    ("importlib", "import_module"): ("import_module",),
+    ("sys", "modules"): ("sys", "modules"),
+}
+
+
+def _aliases(tree: ast.Module) -> dict[str, Chain]:
+    """Other names for the dynamic lookups: ``import sys as s``, ``from builtins import getattr
+    as ga``, ``from importlib import import_module as im``, ``from sys import modules``."""
+    out: dict[str, Chain] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname and a.name in ("sys", "importlib", "builtins"):
+                    out[a.asname] = () if a.name == "builtins" else (a.name,)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            for a in node.names:
+                local = a.asname or a.name
+                if node.module == "builtins":
+                    out[local] = (a.name,)
+                elif (node.module or "", a.name) in _ALIASED:
+                    out[local] = _ALIASED[(node.module or "", a.name)]
+    if "builtins" not in out:
+        out["builtins"] = ()  # builtins.getattr(...) is getattr(...)
+    return out
+
+
 def parse_module(name: str, path: str, source: bytes) -> Module:
     """Read a module's source into units (see the module docstring)."""
     tree = ast.parse(source, filename=path)
@@ -660,10 +699,11 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
     star: list[str] = []
     defs: dict[str, ast.AST] = {}
     contexts: dict[str, frozenset[Chain]] = {}  # header context -> names its headers use
+    aliases = _aliases(tree)
     for node, context, is_header in _flatten(tree.body, ()):
         owner: str | None = None
         imports: dict[str, Import] = {}
-        scan = _Scan(package, None)
+        scan = _Scan(package, None, aliases)
         if is_header:
             exprs, binds, _ = _headers(node)
             text = type(node).__name__ + ":" + "|".join(dump(e) for e in exprs)
@@ -701,11 +741,8 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
         if is_header:
             # the units inside this block run only as its header says: they use its names
             header_chains = frozenset(scan.now) | frozenset(context_chains)
-            for _, stmts in _headers(node)[2]:
-                pass
-            text_key = type(node).__name__ + ":" + "|".join(dump(e) for e in _headers(node)[0])
             for branch, _ in _headers(node)[2]:
-                contexts[f"{text_key}#{branch}"] = header_chains
+                contexts[f"{text}#{branch}"] = header_chains
         unit = Unit(
             index=len(units),
             dump="\n".join([*context, text]),

@@ -224,11 +224,12 @@ def reasons(
                 continue
             head, _, why = ident.partition(" ")  # "ops:* (dynamic lookup in `run`)": why
             mod, _, name = head.rpartition(":")
-            whole = f"module `{mod}`{' ' + why if why else ''}"
+            module_text = f"module `{mod}`{' ' + why if why else ''}"
             if name == "*" and ident in old_code and ident in new_code:
-                out.append(f"code of {whole} changed")
+                out.append(f"code of {module_text} changed")
             elif name == "*":
-                out.append(f"it {'now' if ident in new_code else 'no longer'} uses all of {whole}")
+                now = "now" if ident in new_code else "no longer"
+                out.append(f"it {now} uses all of {module_text}")
             elif ident in new_code and ident not in old_code:
                 out.append(f"it now uses `{mod}.{name}`")
             elif ident in old_code and ident not in new_code:

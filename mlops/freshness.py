@@ -113,10 +113,8 @@ def _is_stale(name: str, module: ModuleType, path: str) -> bool:
             return False
         return True
     started = _IMPORT_STARTED.get(name)
-    if started is not None:
-        stale = st.st_mtime_ns > started
-    else:
-        stale = not _pyc_matches(module, st)
+    # modified after its import started; or, imported before the clock ran, unlike its .pyc
+    stale = st.st_mtime_ns > started if started is not None else not _pyc_matches(module, st)
     if not stale:
         digest = _digest(path)
         if digest is not None:

@@ -37,7 +37,10 @@ STEP = "from mlops import step\n\n\n@step\ndef f(x: int = 1) -> int:\n"
 
 VARIANTS = {
     "body_import": Variant(
-        {"helpers": HELPERS, "steps": STEP + "    from .helpers import clean\n    return clean(x)\n"},
+        {
+            "helpers": HELPERS,
+            "steps": STEP + "    from .helpers import clean\n    return clean(x)\n",
+        },
         CLEAN,
         "code of `{pkg}.helpers.clean` changed",
         UNUSED,
