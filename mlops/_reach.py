@@ -38,6 +38,7 @@ import os
 import site
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -765,29 +766,39 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
     return Module(name, path, tree, is_package, units, binders, star, defs, has_getattr)
 
 
-_PARSED: dict[tuple[str, str], tuple[bytes, Module]] = {}
+_PARSED: dict[tuple[str, str], tuple[tuple[int, int, int], bytes, Module]] = {}
+_RACY_NS = 2_000_000_000  # a file modified this recently may change again within one tick
 
 
 def parse(module: str) -> Module | None:
     """The parsed project module ``module``; None if it has no source file.
 
-    Cached by content, not by modification time: two edits within one tick of the file
-    system's clock (or a tool that restores times) must not leave a stale parse behind, and
-    reading a source file costs little next to parsing it.
+    Cached by content: the source is re-read unless its size, inode and modification time are
+    those of the cached parse *and* that time is more than two seconds old. (Two edits within
+    one tick of the file system's clock keep one time; a parse cached by stamp alone would
+    then be stale -- git calls this the racy-clean problem.)
     """
     path = module_file(module)
     if path is None or not path.endswith(".py"):
         return None
     try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _PARSED.get((module, path))
+    if cached is not None and cached[0] == stamp and time.time_ns() - stamp[0] > _RACY_NS:
+        return cached[2]
+    try:
         with open(path, "rb") as f:
             source = f.read()
     except OSError:
         return None
-    cached = _PARSED.get((module, path))
-    if cached is not None and cached[0] == source:
-        return cached[1]
+    if cached is not None and cached[1] == source:
+        _PARSED[(module, path)] = (stamp, source, cached[2])
+        return cached[2]
     parsed = parse_module(module, path, source)
-    _PARSED[(module, path)] = (source, parsed)
+    _PARSED[(module, path)] = (stamp, source, parsed)
     return parsed
 
 

@@ -2,8 +2,9 @@
 
 One project holds one independent step per variant (each in its own package of modules). After a
 first run, each variant's reached code is edited in turn: ``plan=true`` must say that exactly that
-step will run, and why, and the run must then miss exactly that step; an edit nothing reaches
-(a comment, an unused function) must leave every step cached. Library versions are simulated
+step will run, and why, and the run must then miss exactly that step and give every step the
+value a run on a brand-new registry gives (on ``sync``, ``threads`` and ``processes`` in turn);
+an edit nothing reaches (a comment, an unused function) must leave every step cached. Library versions are simulated
 with a throwaway installed distribution (a ``*.dist-info`` folder on ``PYTHONPATH``).
 """
 
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_mlops
+
+from mlops import Registry
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,15 @@ def _install_fakelib(libs: Path, version: str) -> None:
     (libs / "fakelib" / "__init__.py").write_text("VALUE = 1\n")  # the code never changes
 
 
+EXECUTORS = ("sync", "threads", "processes")
+
+
+def _values(registry: Path) -> dict[str, object]:
+    """What each step of the last ``codekey`` run returned."""
+    run = Registry(str(registry)).list_runs(pipeline="codekey")[-1]
+    return {step: run.load(step) for step in [*VARIANTS, "lib"]}
+
+
 def _statuses(output: str) -> dict[str, str]:
     """Each step's final status in a run's progress lines (``done`` is a step that ran)."""
     found = dict(re.findall(r"\] (\S+)\s+(cached|done|failed)\s", output))
@@ -187,7 +199,7 @@ def test_each_reached_edit_misses_its_step_and_says_why(
     first = run_mlops("+pipeline=codekey", reg, cwd=folder, env=env, check=True)
     assert set(_statuses(first.stdout).values()) == {"ran"}, first.output
     all_cached = {name: "cached" for name in [*VARIANTS, "lib"]}
-    for name, variant in VARIANTS.items():
+    for i, (name, variant) in enumerate(VARIANTS.items()):
         if variant.unrelated:
             _edit(folder, pkgs[name], variant.unrelated)
         _edit(folder, pkgs[name], variant.edit)
@@ -198,8 +210,12 @@ def test_each_reached_edit_misses_its_step_and_says_why(
         # a step that imports a computed module name may run any module of the project
         runs = {name, "import_module_dynamic"}
         assert {k for k, v in decided.items() if v != "cached"} == runs, plan.output
-        ran = run_mlops("+pipeline=codekey", reg, cwd=folder, env=env, check=True)
+        executor = f"executor={EXECUTORS[i % len(EXECUTORS)]}"
+        ran = run_mlops("+pipeline=codekey", reg, executor, cwd=folder, env=env, check=True)
         assert _statuses(ran.stdout) == {**all_cached, **dict.fromkeys(runs, "ran")}, ran.output
+        fresh = folder / f"fresh-{name}"
+        run_mlops("+pipeline=codekey", f"registry.uri={fresh}", cwd=folder, env=env, check=True)
+        assert _values(folder / "registry") == _values(fresh), name
     # comments, docstrings and formatting anywhere: nothing runs
     for name, variant in VARIANTS.items():
         for module in variant.files:
