@@ -4,8 +4,9 @@ One project holds one independent step per variant (each in its own package of m
 first run, each variant's reached code is edited in turn: ``plan=true`` must say that exactly that
 step will run, and why, and the run must then miss exactly that step and give every step the
 value a run on a brand-new registry gives (on ``sync``, ``threads`` and ``processes`` in turn);
-an edit nothing reaches (a comment, an unused function) must leave every step cached. Library versions are simulated
-with a throwaway installed distribution (a ``*.dist-info`` folder on ``PYTHONPATH``).
+an edit nothing reaches (a comment, an unused function) must leave every step cached. Library
+versions are simulated with a throwaway installed distribution (a ``*.dist-info`` folder on
+``PYTHONPATH``).
 """
 
 from __future__ import annotations
