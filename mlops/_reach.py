@@ -179,7 +179,8 @@ class Dynamic:
 @dataclass
 class Unit:
     index: int
-    dump: str
+    context: tuple[str, ...]  # the headers of the blocks it sits in, and which branch
+    text: str | None  # a header's text; None for a statement (dumped when first needed)
     binds: frozenset[str]
     imports: dict[str, Import]  # module-level import statement: bound name -> source
     chains: frozenset[Chain]  # free names used anywhere in the unit
@@ -191,6 +192,15 @@ class Unit:
     dynamic: tuple[Dynamic, ...]
     is_def: bool  # a def or class at the top level (no enclosing block)
     node: ast.AST | None = None
+    _dump: str | None = field(default=None, repr=False)
+
+    @property
+    def dump(self) -> str:
+        """The unit's code (with its enclosing headers), without comments or formatting."""
+        if self._dump is None:
+            text = self.text if self.text is not None else dump(self.node) if self.node else ""
+            self._dump = "\n".join([*self.context, text])
+        return self._dump
 
 
 @dataclass
@@ -218,22 +228,27 @@ def dump(node: ast.AST) -> str:
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 
-class _NoDocstrings(ast.NodeTransformer):
-    """Drops docstrings (of the module, classes and functions): they cannot change a result."""
+def _strip_docstrings(body: list[ast.stmt]) -> None:
+    """Drop the docstrings of the module, classes and functions in ``body`` (in place): they
+    cannot change a result. Only statements are visited, not every expression node."""
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            _drop_first_string(node)
+            _strip_docstrings(node.body)
+        elif isinstance(node, _COMPOUND):
+            for _, block in _headers(node)[2]:
+                _strip_docstrings(block)
 
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        if (
-            body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-        return node
 
-    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
+def _drop_first_string(node: Any) -> None:
+    body = node.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        node.body = body[1:] or [ast.Pass()]
 
 
 def resolve_relative(package: str, level: int, module: str | None) -> str:
@@ -496,10 +511,6 @@ class _Scan:
         for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
             if arg is not None and arg.annotation is not None:
                 self.visit(arg.annotation, scope)
-        for inner in ast.walk(node):
-            if isinstance(inner, (ast.Import, ast.ImportFrom)):
-                for local, source in _import_sources(inner, self.package).items():
-                    self.local_imports.setdefault(local, []).append(source)
         receiver = None
         positional = [*a.posonlyargs, *a.args]
         if in_class and positional:
@@ -549,10 +560,16 @@ class _Scan:
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
 
+    def collect_imports(self, node: ast.AST) -> None:
+        """Note the imports inside a definition before its names are read: a name may be used
+        in a nested function above the import that binds it."""
+        for inner in ast.walk(node):
+            if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                for local, source in _import_sources(inner, self.package).items():
+                    self.local_imports.setdefault(local, []).append(source)
+
     def visit_Import(self, node: ast.Import, scope: _Scope) -> None:
-        if scope.deferred or scope.where:
-            for local, source in _import_sources(node, self.package).items():
-                self.local_imports.setdefault(local, []).append(source)
+        pass  # noted beforehand (collect_imports)
 
     visit_ImportFrom = visit_Import  # type: ignore[assignment]
 
@@ -671,7 +688,7 @@ _ALIASED = {
 def _aliases(tree: ast.Module) -> dict[str, Chain]:
     """Other names for the dynamic lookups: ``import sys as s``, ``from builtins import getattr
     as ga``, ``from importlib import import_module as im``, ``from sys import modules``."""
-    out: dict[str, Chain] = {}
+    out: dict[str, Chain] = {"builtins": ()}  # builtins.getattr(...) is getattr(...)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -684,15 +701,14 @@ def _aliases(tree: ast.Module) -> dict[str, Chain]:
                     out[local] = (a.name,)
                 elif (node.module or "", a.name) in _ALIASED:
                     out[local] = _ALIASED[(node.module or "", a.name)]
-    if "builtins" not in out:
-        out["builtins"] = ()  # builtins.getattr(...) is getattr(...)
     return out
 
 
 def parse_module(name: str, path: str, source: bytes) -> Module:
     """Read a module's source into units (see the module docstring)."""
     tree = ast.parse(source, filename=path)
-    tree = _NoDocstrings().visit(tree)  # docstrings cannot change a result: drop them once
+    _drop_first_string(tree)  # docstrings cannot change a result: drop them once
+    _strip_docstrings(tree.body)
     is_package = os.path.basename(path) == "__init__.py"
     package = name if is_package else name.rpartition(".")[0]
     units: list[Unit] = []
@@ -700,10 +716,13 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
     star: list[str] = []
     defs: dict[str, ast.AST] = {}
     contexts: dict[str, frozenset[Chain]] = {}  # header context -> names its headers use
-    aliases = _aliases(tree)
+    # most modules rename none of these: skip walking every node to find out
+    renamed = b"import_module" in source or b"builtins" in source or b"sys import" in source
+    aliases = _aliases(tree) if renamed or b"import sys as" in source else {"builtins": ()}
     for node, context, is_header in _flatten(tree.body, ()):
         owner: str | None = None
         imports: dict[str, Import] = {}
+        text: str | None
         scan = _Scan(package, None, aliases)
         if is_header:
             exprs, binds, _ = _headers(node)
@@ -711,10 +730,11 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
             for expr in exprs:
                 scan.visit(expr, _Scope())
         else:
-            text = dump(node)
+            text = None
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 owner = node.name
                 binds = {node.name}
+                scan.collect_imports(node)
                 if not context:
                     defs[node.name] = node
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -746,7 +766,8 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
                 contexts[f"{text}#{branch}"] = header_chains
         unit = Unit(
             index=len(units),
-            dump="\n".join([*context, text]),
+            context=context,
+            text=text,
             binds=frozenset(binds),
             imports=imports,
             chains=frozenset(scan.chains | context_chains),
@@ -975,12 +996,20 @@ _PROGRAMS: dict[str, Program] = {}
 
 
 def program_for(root: Module) -> Program:
-    """The program of ``root``, rebuilt when any of its modules changed on disk."""
-    cached = _PROGRAMS.get(root.name)
-    if cached is not None and cached.modules.get(root.name) is root:
-        fresh = all(parse(name) is mod for name, mod in cached.modules.items() if name != root.name)
-        if fresh:
-            return cached
+    """The program of ``root``, rebuilt when any of its modules changed on disk.
+
+    A program already built for another step module that loads ``root`` is reused: the
+    modules ``root`` loads are among its modules, so its mutation index can only hold more
+    (an over-approximation), never less.
+    """
+    candidates = [_PROGRAMS[root.name]] if root.name in _PROGRAMS else []
+    candidates += [p for p in _PROGRAMS.values() if p.modules.get(root.name) is root]
+    for program in candidates:
+        if program.modules.get(root.name) is root and all(
+            parse(name) is mod for name, mod in program.modules.items() if name != root.name
+        ):
+            _PROGRAMS[root.name] = program
+            return program
     program = Program(root)
     _PROGRAMS[root.name] = program
     return program
