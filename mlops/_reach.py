@@ -718,7 +718,9 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
     contexts: dict[str, frozenset[Chain]] = {}  # header context -> names its headers use
     # most modules rename none of these: skip walking every node to find out
     renamed = b"import_module" in source or b"builtins" in source or b"sys import" in source
-    aliases = _aliases(tree) if renamed or b"import sys as" in source else {"builtins": ()}
+    aliases: dict[str, Chain] = {"builtins": ()}
+    if renamed or b"import sys as" in source:
+        aliases = _aliases(tree)
     for node, context, is_header in _flatten(tree.body, ()):
         owner: str | None = None
         imports: dict[str, Import] = {}
