@@ -128,8 +128,8 @@ def kind_of(module: str) -> str | None:
     """``"project"`` (user code, hashed), ``"library"`` (a third-party distribution, versioned),
     or None (the standard library, mlops itself, or not found)."""
     top = module.split(".")[0]
-    if top in sys.stdlib_module_names:
-        return None
+    if top in sys.stdlib_module_names and not is_project_file(module_file(top)):
+        return None  # (a project module named like one, `code.py` in the project, shadows it)
     if top == "mlops":
         return "project" if is_project_file(module_file(module)) else None
     if top != module:  # a library's submodules are the library's: no need to find them

@@ -8,6 +8,9 @@ package; each edit either must change the step's code parts (it changes what run
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -545,3 +548,39 @@ def test_unreached_module_level_code_is_left_out(pkg: Pkg) -> None:
     assert sorted(parts) == sorted(f"{pkg.name}.{p}" for p in ("ops:OPS", "ops:_add", "steps:f")), (
         sorted(parts)
     )
+
+
+def test_project_module_named_like_the_standard_library_is_project_code(pkg: Pkg) -> None:
+    """A top-level project module that shadows a standard-library name (``code.py``) is hashed."""
+    (pkg.dir.parent / "code.py").write_text("def clean(x):\n    return x + 1\n")
+    pkg.write("steps", "from code import clean\n\ndef f(x):\n    return clean(x)\n")
+    sys.modules.pop("code", None)
+    try:
+        assert "code:clean" in pkg.parts()
+    finally:
+        sys.modules.pop("code", None)
+
+
+def test_parts_are_the_same_in_every_process(pkg: Pkg, tmp_path: Path) -> None:
+    """Parts do not depend on the hash seed or on the order names were met in."""
+    pkg.write("ops", OPS_REGISTER)
+    pkg.write("extra", "def g():\n    return 0\n")
+    pkg.write(
+        "steps", DYNAMIC["exec"][0].replace("{pkg}", pkg.name) + USE_OPS.replace("def f", "def h")
+    )
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from mlops.fingerprint import "
+        f"fingerprint_parts; print(json.dumps(fingerprint_parts('{pkg.name}.steps', 'f')))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("0", "1", "2")
+    }
+    assert len(outs) == 1
+    assert json.loads(outs.pop()) == pkg.parts()
