@@ -27,18 +27,18 @@ installed libraries and mlops itself are never reloaded.
 
 from __future__ import annotations
 
-import graphlib
-import hashlib
-import importlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from . import _reach
+if TYPE_CHECKING:  # imported when first needed: `import mlops` imports this module early
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
+    from . import _reach
 
 __all__ = ["install", "refresh", "stale_modules"]
 
@@ -67,11 +67,15 @@ def install() -> None:
 
 
 def _source(module: ModuleType) -> str | None:
+    from ._reach import is_project_file
+
     path = getattr(module, "__file__", None)
-    return path if _reach.is_project_file(path) else None
+    return path if is_project_file(path) else None
 
 
 def _digest(path: str) -> str | None:
+    import hashlib
+
     try:
         with open(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
@@ -141,13 +145,15 @@ def stale_modules(module_names: Iterable[str] | None = None) -> list[str]:
 
 def _imports_of(mod: _reach.Module, program: _reach.Program) -> set[str]:
     """The project modules ``mod``'s code imports (at module level or in its functions)."""
+    from ._reach import Import
+
     found: set[str] = set()
-    sources: list[_reach.Import] = []
+    sources: list[Any] = []
     for unit in mod.units:
         sources.extend(unit.imports.values())
         for lst in unit.local_imports.values():
             sources.extend(lst)
-    sources.extend(_reach.Import(s) for s in mod.star)
+    sources.extend(Import(s) for s in mod.star)
     for src in sources:
         parts = src.module.split(".")
         candidates = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
@@ -171,30 +177,34 @@ def refresh(module_names: Iterable[str]) -> list[str]:
         ImportError, SyntaxError (and whatever the module raises): the edited module cannot be
             imported; the step must not run.
     """
-    graph: dict[str, set[str]] = {}
-    for name in module_names:
-        root = _reach.parse(name)
-        if root is None or name not in sys.modules:
-            continue
-        program = _reach.program_for(root)
-        for mod_name, mod in program.modules.items():
-            if mod_name in sys.modules and mod_name not in graph:
-                graph[mod_name] = {d for d in _imports_of(mod, program) if d in sys.modules}
-    stale = set(stale_modules(graph))
-    if not stale:
-        return []
-    dependents: dict[str, set[str]] = {}
-    for name, deps in graph.items():
-        for dep in deps:
-            dependents.setdefault(dep, set()).add(name)
-    todo, reload = list(stale), set(stale)
-    while todo:
-        for parent in dependents.get(todo.pop(), ()):
-            if parent not in reload:
-                reload.add(parent)
-                todo.append(parent)
-    order = _dependency_order({n: graph[n] & reload for n in reload})
-    with _lock:
+    import importlib
+
+    from ._reach import parse, program_for
+
+    with _lock:  # one refresh at a time: a module must not be reloaded twice, or half-way
+        graph: dict[str, set[str]] = {}
+        for name in module_names:
+            root = parse(name)
+            if root is None or name not in sys.modules:
+                continue
+            program = program_for(root)
+            for mod_name, mod in program.modules.items():
+                if mod_name in sys.modules and mod_name not in graph:
+                    graph[mod_name] = {d for d in _imports_of(mod, program) if d in sys.modules}
+        stale = set(stale_modules(graph))
+        if not stale:
+            return []
+        dependents: dict[str, set[str]] = {}
+        for name, deps in graph.items():
+            for dep in deps:
+                dependents.setdefault(dep, set()).add(name)
+        todo, reload = list(stale), set(stale)
+        while todo:
+            for parent in dependents.get(todo.pop(), ()):
+                if parent not in reload:
+                    reload.add(parent)
+                    todo.append(parent)
+        order = _dependency_order({n: graph[n] & reload for n in reload})
         for name in order:
             module = sys.modules.get(name)
             path = _source(module) if module is not None else None
@@ -204,7 +214,7 @@ def refresh(module_names: Iterable[str]) -> list[str]:
             importlib.reload(module)
             if digest is not None:
                 _STAMPS[name] = (st.st_mtime_ns, st.st_size, digest)
-    return order
+        return order
 
 
 def _dependency_order(graph: dict[str, set[str]]) -> list[str]:
@@ -214,6 +224,8 @@ def _dependency_order(graph: dict[str, set[str]]) -> list[str]:
         >>> _dependency_order({"steps": {"helpers"}, "helpers": set()})
         ['helpers', 'steps']
     """
+    import graphlib
+
     try:
         return list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError:
