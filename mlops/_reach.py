@@ -451,10 +451,11 @@ class _Scan:
         if name in _DYNAMIC_IMPORTS and (len(chain) == 1 or name == "import_module"):
             target = _literal(args[0]) if args else None
             if target is not None and target.startswith("."):
-                pkg = _literal(args[1]) if len(args) > 1 else None
-                pkg = pkg or next(
-                    (_literal(k.value) for k in node.keywords if k.arg == "package"), None
-                )
+                given = args[1] if len(args) > 1 else None
+                given = given or next((k.value for k in node.keywords if k.arg == "package"), None)
+                pkg = _literal(given) if given is not None else None
+                if isinstance(given, ast.Name) and given.id == "__package__":
+                    pkg = self.package  # import_module(".ops", __package__)
                 level = len(target) - len(target.lstrip("."))
                 target = resolve_relative(pkg, level, target.lstrip(".") or None) if pkg else None
             if target is None:
@@ -884,7 +885,10 @@ class Program:
                         wanted.add(sub)
             for name in sorted(wanted):
                 if name and name not in self.modules and kind_of(name) == "project":
-                    target = parse(name)
+                    try:
+                        target = parse(name)
+                    except (SyntaxError, ValueError):
+                        continue  # unreadable: an error if the walk reaches it, not before
                     if target is not None:
                         self.modules[name] = target
                         todo.append(target)

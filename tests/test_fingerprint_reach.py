@@ -135,6 +135,10 @@ IMPORTS = {
         "    from .helpers import clean\n\ndef f(x):\n    return clean(x)\n"
     ),
     "if-import": "if True:\n    from .helpers import clean\n\ndef f(x):\n    return clean(x)\n",
+    "import-module-relative": (
+        "import importlib\n\ndef f(x):\n"
+        "    return importlib.import_module('.helpers', __package__).clean(x)\n"
+    ),
     "getattr-literal": "from . import helpers\n\ndef f(x):\n    return getattr(helpers, 'clean')(x)\n",
     "import-module-literal": (
         "import importlib\n\ndef f(x):\n    return importlib.import_module('{pkg}.helpers').clean(x)\n"
@@ -151,10 +155,11 @@ def _two_hops(steps_text: str) -> Case:
 
 CASES: dict[str, Case] = {f"import-{k}": _imports(v) for k, v in IMPORTS.items()}
 # the module object is used as a whole: every edit of it counts (the safe side)
-CASES["import-import-module-literal"] = Case(
-    {"helpers": HELPERS, "steps": IMPORTS["import-module-literal"]},
-    (CLEAN, Edit("helpers", "return 0", "return 1"), COMMENT),
-)
+for _k in ("import-module-literal", "import-module-relative"):
+    CASES[f"import-{_k}"] = Case(
+        {"helpers": HELPERS, "steps": IMPORTS[_k]},
+        (CLEAN, Edit("helpers", "return 0", "return 1"), COMMENT),
+    )
 CASES["import-two-hops-body"] = _two_hops(
     "def f(x):\n    from .middle import wrap\n    return wrap(x)\n"
 )
@@ -506,7 +511,12 @@ def test_edit_changes_exactly_what_the_step_reaches(pkg: Pkg, name: str, case: C
         else:
             pkg.write(module, text)
     before = pkg.parts(case.step)
-    whole_ok = ("import-import-module-literal", "bind-exec-at-import", "bind-globals-update")
+    whole_ok = (
+        "import-import-module-literal",
+        "import-import-module-relative",
+        "bind-exec-at-import",
+        "bind-globals-update",
+    )
     if name.startswith(("import-", "bind-")) and name not in whole_ok and "computed" not in name:
         assert not [k for k in before if ":*" in k], sorted(before)
     for edit in case.edits:
@@ -584,3 +594,58 @@ def test_parts_are_the_same_in_every_process(pkg: Pkg, tmp_path: Path) -> None:
     }
     assert len(outs) == 1
     assert json.loads(outs.pop()) == pkg.parts()
+
+
+@pytest.mark.parametrize(
+    ("steps", "libraries"),
+    [
+        pytest.param("import numpy\n\ndef f(x):\n    return x\n", set(), id="unused-import"),
+        pytest.param(
+            "import numpy as np\n\ndef f(x):\n    return np.asarray(x)\n",
+            {"dist:numpy"},
+            id="module-level",
+        ),
+        pytest.param(
+            "def f(x):\n    import numpy\n    return numpy.asarray(x)\n", {"dist:numpy"}, id="body"
+        ),
+        pytest.param(
+            "from .helpers import arr\n\ndef f(x):\n    return arr(x)\n",
+            {"dist:numpy"},
+            id="through-project-code",
+        ),
+        pytest.param(
+            "import json, typing\nimport mlops\n\ndef f(x: typing.Any):\n"
+            "    return json.dumps(x), mlops.step\n",
+            set(),
+            id="stdlib-and-mlops",
+        ),
+        pytest.param(
+            "from sklearn.linear_model import LogisticRegression\n\ndef f(x):\n"
+            "    return LogisticRegression()\n",
+            {"dist:scikit-learn", "dist:numpy", "dist:scipy", "dist:joblib"},
+            id="with-requirements",
+        ),
+    ],
+)
+def test_libraries_the_reached_code_imports(pkg: Pkg, steps: str, libraries: set[str]) -> None:
+    """A library counts when reached code uses it, at any depth, with what it requires; the
+    standard library, mlops and unused imports do not."""
+    pkg.write("helpers", "import numpy\n\ndef arr(x):\n    return numpy.asarray(x)\n")
+    pkg.write("steps", steps)
+    found = {k for k in pkg.parts() if k.startswith("dist:")}
+    assert libraries <= found
+    if not libraries:
+        assert not found
+    else:
+        assert all(k.startswith("dist:") for k in found)
+
+
+def test_unreadable_module_is_an_error_only_when_reached(pkg: Pkg) -> None:
+    """A module with a syntax error that the step never reaches does not stop it being read;
+    one it reaches does (it cannot be hashed, and it would not import)."""
+    pkg.write("broken", "def g(:\n")
+    pkg.write("steps", "def f(x):\n    return x\n\ndef other():\n    from . import broken\n")
+    assert sorted(pkg.parts()) == [f"{pkg.name}.steps:f"]
+    pkg.write("steps", "def f(x):\n    from . import broken\n    return broken.g(x)\n")
+    with pytest.raises(SyntaxError):
+        pkg.parts()
