@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # imported when first needed: `import mlops` imports this mod
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
-    from . import _reach
+    from . import _reach, _units
 
 __all__ = ["install", "refresh", "stale_modules"]
 
@@ -67,7 +67,7 @@ def install() -> None:
 
 
 def _source(module: ModuleType) -> str | None:
-    from ._reach import is_project_file
+    from ._source import is_project_file
 
     path = getattr(module, "__file__", None)
     return path if is_project_file(path) else None
@@ -143,9 +143,9 @@ def stale_modules(module_names: Iterable[str] | None = None) -> list[str]:
     return sorted(stale)
 
 
-def _imports_of(mod: _reach.Module, program: _reach.Program) -> set[str]:
+def _imports_of(mod: _units.Module, program: _reach.Program) -> set[str]:
     """The project modules ``mod``'s code imports (at module level or in its functions)."""
-    from ._reach import Import
+    from ._units import Import
 
     found: set[str] = set()
     sources: list[Any] = []
@@ -159,7 +159,8 @@ def _imports_of(mod: _reach.Module, program: _reach.Program) -> set[str]:
         candidates = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
         if src.attr is not None:
             candidates.append(f"{src.module}.{src.attr}")
-        found.update(c for c in candidates if c in program.modules and c != mod.name)
+        known = program.modules.keys() | program.unreadable
+        found.update(c for c in candidates if c in known and c != mod.name)
     return found
 
 
@@ -179,7 +180,8 @@ def refresh(module_names: Iterable[str]) -> list[str]:
     """
     import importlib
 
-    from ._reach import parse, program_for
+    from ._reach import program_for
+    from ._units import parse
 
     with _lock:  # one refresh at a time: a module must not be reloaded twice, or half-way
         graph: dict[str, set[str]] = {}
@@ -191,6 +193,8 @@ def refresh(module_names: Iterable[str]) -> list[str]:
             for mod_name, mod in program.modules.items():
                 if mod_name in sys.modules and mod_name not in graph:
                     graph[mod_name] = {d for d in _imports_of(mod, program) if d in sys.modules}
+            for broken in program.unreadable & sys.modules.keys():
+                graph.setdefault(broken, set())  # edited into a syntax error: reloading raises
         stale = set(stale_modules(graph))
         if not stale:
             return []

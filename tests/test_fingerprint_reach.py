@@ -649,3 +649,5 @@ def test_unreadable_module_is_an_error_only_when_reached(pkg: Pkg) -> None:
     pkg.write("steps", "def f(x):\n    from . import broken\n    return broken.g(x)\n")
     with pytest.raises(SyntaxError):
         pkg.parts()
+    pkg.write("broken", "def g(x):\n    return x\n")  # fixed: read again, not remembered
+    assert f"{pkg.name}.broken:g" in pkg.parts()
