@@ -26,6 +26,8 @@ Entity = tuple[str, str]  # (module, name); name "*" stands for any name of the 
 
 _DYNAMIC_IMPORTS = {"__import__", "import_module"}
 _EXEC = {"exec", "eval", "compile"}
+# code loaded by file name or by a computed module name, past the import statement
+_LOADERS = {"run_module", "run_path", "spec_from_file_location", "module_from_spec", "exec_module"}
 _COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, ast.Match)
 if sys.version_info >= (3, 11):
     _COMPOUND = (*_COMPOUND, ast.TryStar)
@@ -338,6 +340,8 @@ class _Scan:
                 self.dynamic.append(Dynamic("import", scope.where))
             else:
                 self.dynamic.append(Dynamic("import-literal", scope.where, (), target))
+        elif name in _LOADERS:
+            self.dynamic.append(Dynamic("import", scope.where))
         elif len(chain) == 1 and name in _EXEC and name not in scope.locals:
             self.dynamic.append(Dynamic("exec", scope.where, (), name))
             if not scope.deferred:

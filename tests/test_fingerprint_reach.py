@@ -436,6 +436,21 @@ DYNAMIC = {
         "dynamic import in `f`",
         (OTHER, EXTRA),
     ),
+    "runpy": (
+        "import runpy\n\ndef f(x, name='{pkg}.ops'):\n    return runpy.run_module(name)['add'](x)\n",
+        "extra",
+        "dynamic import in `f`",
+        (OTHER, EXTRA),
+    ),
+    "spec-from-file": (
+        "import importlib.util\n\ndef f(x, path='ops.py'):\n"
+        "    spec = importlib.util.spec_from_file_location('ops', path)\n"
+        "    mod = importlib.util.module_from_spec(spec)\n    spec.loader.exec_module(mod)\n"
+        "    return mod.add(x)\n",
+        "extra",
+        "dynamic import in `f`",
+        (OTHER, EXTRA),
+    ),
     "exec": (
         "def f(x, code='from {pkg}.ops import add'):\n    ns = {}\n    exec(code, ns)\n    return ns['add'](x)\n",
         "extra",
