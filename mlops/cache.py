@@ -127,6 +127,11 @@ def reasons(
         ['param `C` changed from 1.0 to 10', 'input `X` changed']
         >>> reasons(None, new)
         ['first run']
+        >>> lib = {**old, "code": {"m:train": "a", "ops:* (dynamic lookup in `run`)": "b",
+        ...        "dist:scikit-learn": "1.5.2"}}
+        >>> reasons(lib, {**lib, "code": {"m:train": "a", "ops:* (dynamic lookup in `run`)": "c",
+        ...        "dist:scikit-learn": "1.6.0"}})
+        ['scikit-learn 1.5.2 -> 1.6.0', 'code of module `ops` (dynamic lookup in `run`) changed']
     """
     if previous is None:
         return ["first run"]
@@ -146,12 +151,29 @@ def reasons(
         own = f"{module}:{fn}"
         if own in changed or target in changed:
             out.append(f"code of `{fn}` changed")
+        # a module taken whole says it once, not once more per definition in it
+        whole = {k.partition(" ")[0][:-2] for k in changed if k.partition(" ")[0].endswith(":*")}
         for ident in changed:
-            if ident in (own, target):
+            if ident in (own, target) or (":*" not in ident and ident.rpartition(":")[0] in whole):
                 continue
-            mod, _, name = ident.rpartition(":")
-            if name == "*":
-                out.append(f"code of module `{mod}` changed")
+            if ident.startswith("dist:"):  # a library: its version is the part's value
+                dist, old, new = ident[5:], old_code.get(ident), new_code.get(ident)
+                out.append(
+                    f"{dist} {old} -> {new}"
+                    if old and new
+                    else f"it now uses {dist} {new}"
+                    if new
+                    else f"it no longer uses {dist}"
+                )
+                continue
+            head, _, why = ident.partition(" ")  # "ops:* (dynamic lookup in `run`)": why
+            mod, _, name = head.rpartition(":")
+            module_text = f"module `{mod}`{' ' + why if why else ''}"
+            if name == "*" and ident in old_code and ident in new_code:
+                out.append(f"code of {module_text} changed")
+            elif name == "*":
+                now = "now" if ident in new_code else "no longer"
+                out.append(f"it {now} uses all of {module_text}")
             elif ident in new_code and ident not in old_code:
                 out.append(f"it now uses `{mod}.{name}`")
             elif ident in old_code and ident not in new_code:

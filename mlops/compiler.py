@@ -43,7 +43,12 @@ from .errors import (
     UnknownStepError,
     did_you_mean,
 )
-from .fingerprint import StepSignature, fingerprint_parts, read_step_signature
+from .fingerprint import (
+    StepSignature,
+    fingerprint_parts,
+    read_step_signature,
+    without_libraries,
+)
 from .hashing import token
 from .schema import ArtifactInputRef, FileRef, Keys, ModelArtifactRef, ObjectRef, StepOutputRef
 from .serializers import FORMAT_VERSION
@@ -643,6 +648,8 @@ def compile_pipeline(
             if isinstance(target, str):
                 by_target[target] = sig
         sigs[name] = by_target[target] if isinstance(target, str) else sig
+    if not (cfg.get("cache") or {}).get("track_libraries", True):
+        sigs = {name: without_libraries(sig) for name, sig in sigs.items()}
     outputs = {name: sig.outputs for name, sig in sigs.items()}
     for name, sig in sigs.items():
         for out in sig.outputs:

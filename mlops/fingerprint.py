@@ -1,50 +1,55 @@
 """Step code fingerprints and step signatures, read from source text without importing it.
 
-A step's cache key must change when its code changes -- the function itself and the functions,
-classes, constants and modules *of the user's project* that it reaches -- and must not change for
+A step's cache key must change when the code it can reach changes, and must not change for
 anything else. Reading this from the source text (the module's AST) instead of the imported
 objects has two benefits: a fully cached run never imports the step modules (nor the heavy
 libraries they import), and the result does not depend on the process.
 
-What counts as code:
+What counts as code (see :mod:`mlops._reach` for the model):
 
 * the step function's AST (so comments, blank lines and docstrings do not count: they cannot
   change a result);
-* every module-level function, class or assignment of the same module the step refers to by name,
-  recursively;
-* every name the step imports from another module of the user's project (``from .helpers import
-  clean``, ``import mypkg.features as f`` ... ``f.build``), recursively, down to the definitions
-  that are used; a whole module when the step uses the module object in a way the AST cannot follow.
+* the *definition* of every name of the user's project it reaches, recursively: every
+  module-level statement that binds the name or may mutate it (``OPS = {}``, ``@register`` on
+  functions, ``OPS.update(...)``, ``OPS["x"] = f``, ``X += 1``, definitions inside module-level
+  ``if``/``for``/``try``/``with`` blocks, ``global`` writes), followed through imports at every
+  depth and in every form (``import a.b``, ``import a.b as c``, ``from . import x``,
+  ``from .mod import *``, imports inside function bodies);
+* where static reading cannot know what runs (``importlib.import_module`` or ``__import__`` with
+  a computed name, ``getattr`` on a module with a computed name, ``exec``/``eval``,
+  ``globals()``, ``vars()``, ``sys.modules[...]``), the whole module, or every module of the
+  project, with the reason in its part's name: ``ops:* (dynamic lookup in `run`)``;
+* the version of each third-party distribution the reached code imports, and of the
+  distributions those require (``dist:scikit-learn`` -> ``1.5.2``; see :mod:`mlops.libraries`).
 
-Installed libraries (anything under site-packages or the standard library) and mlops itself are
-not hashed: their versions are the environment's business, and artifact formats carry a version of
-their own (see :data:`mlops.serializers.FORMAT_VERSION`).
+The standard library and mlops itself are not in it: their versions come with the Python and
+mlops versions, and artifact formats carry a version of their own (see
+:data:`mlops.serializers.FORMAT_VERSION`).
 """
 
 from __future__ import annotations
 
 import ast
-import functools
-import importlib.machinery
-import importlib.util
-import os
-import site
-import sys
-import sysconfig
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
+from ._reach import reach
+from ._source import is_project_file
+from ._units import parse
 from .errors import StepDefinitionError
 from .hashing import token
 
 __all__ = [
+    "LIBRARY_PREFIX",
     "StepSignature",
     "fingerprint",
     "fingerprint_parts",
     "is_project_file",
     "read_step_signature",
+    "without_libraries",
 ]
+
+#: Code parts whose ident starts with this are library versions (``dist:NAME`` -> version).
+LIBRARY_PREFIX = "dist:"
 
 
 @dataclass(frozen=True)
@@ -59,304 +64,36 @@ class StepSignature:
     enable_cache: bool = True
     code_hash: str = ""
     #: ``(("module:name", hash), ...)``: the hash of each definition the code hash covers, so
-    #: that a plan can say which one changed.
+    #: that a plan can say which one changed; ``("module:* (why)", hash)`` for a whole module;
+    #: ``("dist:NAME", version)`` for a library.
     code_parts: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     annotations: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-@functools.lru_cache(maxsize=1)
-def _library_roots() -> tuple[str, ...]:
-    roots = set(site.getsitepackages() + [site.getusersitepackages()])
-    paths = sysconfig.get_paths()
-    roots.update({paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]})
-    roots.add(os.path.dirname(os.__file__))
-    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+def without_libraries(sig: StepSignature) -> StepSignature:
+    """``sig`` without its library versions (``cache.track_libraries=false``).
 
-
-_MLOPS_ROOT = os.path.realpath(os.path.dirname(__file__)) + os.sep
-_MLOPS_EXAMPLES = os.path.join(_MLOPS_ROOT, "examples") + os.sep
-
-
-def is_project_file(path: str | None) -> bool:
-    """True when ``path`` is user code: not an installed library, not mlops itself."""
-    if not path or not path.endswith(".py"):
-        return False
-    real = os.path.realpath(path)
-    if real.startswith(_MLOPS_EXAMPLES):
-        return True  # the packaged examples are user code like any other
-    if real.startswith(_MLOPS_ROOT):
-        return False
-    return not real.startswith(_library_roots())
-
-
-@functools.lru_cache(maxsize=512)
-def _module_file(module: str) -> str | None:
-    """The source file of ``module``, found without importing it or its parent packages.
-
-    ``importlib.util.find_spec("pkg.sub")`` imports ``pkg`` (and so whatever ``pkg/__init__.py``
-    imports: ``sklearn.datasets`` costs a second). Walking the packages' search paths with
-    :class:`importlib.machinery.PathFinder` imports nothing.
+    Examples:
+        >>> s = StepSignature("m.f", "f", (), frozenset(), (), code_parts=(("m:f", "h"),
+        ...     ("dist:numpy", "2.0")))
+        >>> without_libraries(s).code_parts
+        (('m:f', 'h'),)
     """
-    loaded = sys.modules.get(module)
-    if loaded is not None:
-        return getattr(loaded, "__file__", None)
-    head, *rest = module.split(".")
-    try:
-        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
-        if spec is None:
-            return None
-        for i in range(len(rest)):
-            search = spec.submodule_search_locations
-            if search is None:
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(
-                ".".join([head, *rest[: i + 1]]), list(search)
-            )
-            if spec is None:
-                return None
-    except (ImportError, ValueError):
-        return None
-    return spec.origin if spec.has_location else None
+    parts = tuple(p for p in sig.code_parts if not p[0].startswith(LIBRARY_PREFIX))
+    if len(parts) == len(sig.code_parts):
+        return sig
+    return replace(sig, code_hash=token(sorted(parts)), code_parts=parts)
 
 
-@dataclass
-class _Module:
-    name: str
-    path: str
-    tree: ast.Module
-    defs: dict[str, ast.AST]
-    imports: dict[str, tuple[str, str | None]]  # local name -> (module, attribute or None)
-    is_package: bool
-    star: list[str] = field(default_factory=list)  # modules of `from m import *`
-
-
-_PARSED: dict[tuple[str, float, int], _Module] = {}
-
-
-def _parse(module: str) -> _Module | None:
-    path = _module_file(module)
-    if path is None or not path.endswith(".py"):
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    key = (path, st.st_mtime, st.st_size)
-    if key in _PARSED:
-        return _PARSED[key]
-    with open(path, "rb") as f:
-        tree = ast.parse(f.read(), filename=path)
-    tree = _NoDocstrings().visit(tree)  # docstrings cannot change a result: drop them once
-    is_package = os.path.basename(path) == "__init__.py"
-    package = module if is_package else module.rpartition(".")[0]
-    defs: dict[str, ast.AST] = {}
-    imports: dict[str, tuple[str, str | None]] = {}
-    star: list[str] = []
-    for node in _module_statements(tree.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defs[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name):
-                        # several statements may bind one name (x = ...; x += ...): keep them all
-                        prev = defs.get(n.id)
-                        defs[n.id] = node if prev is None else ast.Module([prev, node], [])  # type: ignore[list-item]
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    imports[alias.asname] = (alias.name, None)
-                else:
-                    top = alias.name.split(".")[0]
-                    imports[top] = (top, None)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".") if package else []
-                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-                base = ".".join(parts + ([node.module] if node.module else []))
-            for alias in node.names:
-                if alias.name == "*":
-                    star.append(base)
-                else:
-                    imports[alias.asname or alias.name] = (base, alias.name)
-    parsed = _Module(module, path, tree, defs, imports, is_package, star)
-    _PARSED[key] = parsed
-    return parsed
-
-
-def _module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Top-level statements, including those inside module-level ``if``/``try``/``with`` blocks
-    (``try: import fast_json as json`` / ``if TYPE_CHECKING:`` ...)."""
-    for node in body:
-        yield node
-        if isinstance(node, (ast.If, ast.Try, ast.With)):
-            yield from _module_statements(node.body)
-            for extra in ("orelse", "finalbody"):
-                yield from _module_statements(getattr(node, extra, []))
-            for handler in getattr(node, "handlers", []):
-                yield from _module_statements(handler.body)
-
-
-class _NoDocstrings(ast.NodeTransformer):
-    """Drops docstrings (of the module, classes and functions): they cannot change a result."""
-
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        if (
-            body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-        return node
-
-    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
-
-
-def _dump(node: ast.AST) -> str:
-    """The code of ``node`` without comments, docstrings, formatting or line numbers.
-
-    (Docstrings were removed from the whole tree once, when it was parsed.)
-    """
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-def _local_names(node: ast.AST) -> set[str]:
-    """Names a function binds itself (parameters, assignments, loop and comprehension variables,
-    local imports and definitions): a parameter ``parity`` is not the module's ``parity``.
-
-    Nested scopes are merged (an over-approximation that can only hide a use of a module-level
-    name that is also bound locally somewhere in the same function, which Python would reject
-    as an UnboundLocalError in the same scope anyway).
-    """
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        return set()
-    bound: set[str] = set()
-    declared_global: set[str] = set()
-    for n in ast.walk(node):
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = n.args
-            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
-                if arg is not None:
-                    bound.add(arg.arg)
-            if n is not node and not isinstance(n, ast.Lambda):
-                bound.add(n.name)
-        elif isinstance(n, ast.ClassDef):
-            bound.add(n.name)
-        elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            bound.add(n.id)
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            bound.add(n.name)
-        elif isinstance(n, (ast.Global, ast.Nonlocal)):
-            declared_global.update(n.names)
-    return bound - declared_global
-
-
-def _used_names(node: ast.AST) -> set[tuple[str, ...]]:
-    """Free names a definition refers to, with attribute chains: ``f.build`` -> ("f", "build")."""
-    found: set[tuple[str, ...]] = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.Attribute):
-            chain: list[str] = []
-            cur: ast.AST = n
-            while isinstance(cur, ast.Attribute):
-                chain.append(cur.attr)
-                cur = cur.value
-            if isinstance(cur, ast.Name):
-                found.add((cur.id, *reversed(chain)))
-        elif isinstance(n, ast.Name):
-            found.add((n.id,))
-    local = _local_names(node)
-    # defaults and decorators are evaluated in the enclosing scope: keep their names
-    outer: set[tuple[str, ...]] = set()
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        for expr in [*node.args.defaults, *node.args.kw_defaults, *node.decorator_list]:
-            if expr is not None:
-                outer |= _used_names(expr)
-    return {c for c in found if c[0] not in local} | outer
-
-
-class _Walker:
-    def __init__(self) -> None:
-        self.parts: dict[str, str] = {}
-
-    def add_def(self, mod: _Module, name: str) -> None:
-        ident = f"{mod.name}:{name}"
-        if ident in self.parts:
-            return
-        node = mod.defs.get(name)
-        if node is None:
-            if name in mod.imports:
-                self.add_import(mod, name, ())
-            return
-        self.parts[ident] = _dump(node)
-        for chain in _used_names(node):
-            self.add_name(mod, chain)
-
-    def add_name(self, mod: _Module, chain: tuple[str, ...]) -> None:
-        head = chain[0]
-        if head in mod.defs:
-            self.add_def(mod, head)
-        elif head in mod.imports:
-            self.add_import(mod, head, chain[1:])
-        else:
-            for module in mod.star:  # `from helpers import *`: the name may come from there
-                target = _parse(module) if is_project_file(_module_file(module)) else None
-                if target is not None and (head in target.defs or head in target.imports):
-                    self.add_name(target, chain)
-                    return
-
-    def add_import(self, mod: _Module, local: str, rest: tuple[str, ...]) -> None:
-        module, attr = mod.imports[local]
-        if attr is not None:
-            # `from module import attr`: attr is a definition of module, or a submodule
-            target = _parse(module) if is_project_file(_module_file(module)) else None
-            if target is not None and (attr in target.defs or attr in target.imports):
-                self.add_def(target, attr)
-                return
-            module = f"{module}.{attr}"
-        # `import module` (or a submodule): follow the attribute chain into project modules
-        while True:
-            path = _module_file(module)
-            if not is_project_file(path):
-                return
-            target = _parse(module)
-            if target is None:
-                return
-            if rest and rest[0] in target.defs:
-                self.add_def(target, rest[0])
-                return
-            if rest and _module_file(f"{module}.{rest[0]}") is not None:
-                module, rest = f"{module}.{rest[0]}", rest[1:]
-                continue
-            self.add_module(target)
-            return
-
-    def add_module(self, mod: _Module) -> None:
-        """A whole module (used as an object): all of its code, and what its definitions reach."""
-        ident = f"{mod.name}:*"
-        if ident in self.parts:
-            return
-        self.parts[ident] = _dump(mod.tree)
-        for name in mod.defs:
-            self.add_def(mod, name)
-
-
-def fingerprint_parts(module: str, name: str) -> dict[str, str] | None:
+def fingerprint_parts(module: str, name: str, *, libraries: bool = True) -> dict[str, str] | None:
     """``{"module:name": hash}`` for ``module.name`` and each definition of the user's project
-    it reaches (``"module:*"`` for a whole module); None if the source cannot be read."""
-    mod = _parse(module)
-    if mod is None or name not in mod.defs:
-        return None
-    walker = _Walker()
-    walker.add_def(mod, name)
-    return {ident: token(dump) for ident, dump in sorted(walker.parts.items())}
+    it reaches (``"module:*"`` for a whole module, ``"dist:NAME": version`` for a library it
+    imports); None if the source cannot be read.
+
+    .. versionchanged:: 0.2
+       imports at every depth, mutations, dynamic fallbacks and library versions; ``libraries``.
+    """
+    return reach(module, name, libraries=libraries)
 
 
 def fingerprint(module: str, name: str) -> str | None:
@@ -432,21 +169,25 @@ def _unique(names: tuple[str, ...], where: str) -> tuple[str, ...]:
     return names
 
 
-def read_step_signature(target: str) -> StepSignature | None:
+def read_step_signature(target: str, *, libraries: bool = True) -> StepSignature | None:
     """The signature of the step at import path ``target``, read from source; None if unsure.
 
     None means the caller must import the module: the function is not a plain ``def`` decorated
-    with ``@step`` at the top of its module (made by a factory, re-exported, ...).
+    with ``@step`` at the top of its module, bound once (made by a factory, re-exported,
+    rebound later, defined in an ``if`` block ...). ``libraries=False`` leaves library versions
+    out of its code parts (``cache.track_libraries=false``).
     """
     module, _, name = target.rpartition(".")
     if not module:
         return None
-    mod = _parse(module)
+    mod = parse(module)
     if mod is None:
         return None
     node = mod.defs.get(name)
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
+    if len(mod.binders.get(name, [])) != 1:
+        return None  # bound again elsewhere (`f = wrap(f)`): only the function knows
     step_name, enable_cache, decorated = name, True, False
     for dec in node.decorator_list:
         call = dec if isinstance(dec, ast.Call) else None
@@ -476,7 +217,7 @@ def read_step_signature(target: str) -> StepSignature | None:
     required = {a.arg for a in positional[:n_required_pos]}
     required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
     outputs = outputs_from_annotation(node.returns, where)
-    parts = fingerprint_parts(module, name) or {}
+    parts = fingerprint_parts(module, name, libraries=libraries) or {}
     code = token(sorted(parts.items()))
     return StepSignature(
         target,

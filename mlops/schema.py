@@ -170,6 +170,7 @@ class ExecutorConf:
 class CacheConf:
     enabled: bool = True
     refresh: List[str] = field(default_factory=list)  # noqa: UP006
+    track_libraries: bool = True
 
 
 @dataclass
