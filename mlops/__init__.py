@@ -7,6 +7,8 @@ they are used.
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+# first: it records when each module is imported, so that an edited one is reloaded before it runs
+from . import freshness as _freshness  # noqa: F401, I001
 from .errors import MlopsError
 from .steps import Step, StepContext, get_step_context, step
 

@@ -25,6 +25,7 @@ nothing is promoted.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -198,6 +199,8 @@ class StepRunner:
             refresh=cache.refresh,
         )
         self._decisions: dict[str, Decision] | None = None
+        self._origin = os.getpid()
+        self._refreshed: set[str] = set()
 
     def fresh(self) -> StepRunner:
         """A runner for the same run whose cache lookups start now (it remembers nothing)."""
@@ -319,6 +322,12 @@ class StepRunner:
     def _run(
         self, sp: StepPlan, key: str, by_step: dict[str, StepResult], input_ids: dict[str, str]
     ) -> StepResult:
+        module = sp.target.rpartition(".")[0]
+        if os.getpid() != self._origin and module not in self._refreshed:
+            # a long-lived worker may hold an older import of the step's code (the main process
+            # refreshed its own when the run started)
+            refresh_code(sp.name, [module])
+            self._refreshed.add(module)
         step_obj = load_step(sp.target, f"steps.{sp.name}._target_")
         kwargs = dict(sp.params)
         for arg in sp.inputs:
@@ -383,7 +392,6 @@ class Execution:
         run_id: str | None = None,
         progress: Progress | None = None,
     ) -> None:
-        import os
         import socket
         import threading
 
@@ -464,7 +472,13 @@ class Execution:
         self.progress.event(step, "failed", None, text)
 
     def start(self) -> None:
-        """Take the model version's number (or resolve the one used) and save the run record."""
+        """Take the model version's number (or resolve the one used) and save the run record.
+
+        The code that runs is the code that was hashed: project modules edited since this process
+        imported them (a notebook, ``mlops.run`` called twice) are reloaded first."""
+        refresh_code(
+            None, sorted({sp.target.rpartition(".")[0] for sp in self.plan.steps.values()})
+        )
         model = self.plan.model
         if model is not None:
             models = self.registry.models
@@ -552,10 +566,23 @@ class Execution:
         return self.run
 
 
+def refresh_code(step: str | None, modules: list[str]) -> None:
+    """Reload the project modules among ``modules`` (and what they reach) edited since import."""
+    from .freshness import refresh
+
+    try:
+        refresh(modules)
+    except Exception as e:
+        where = f"step '{step}': " if step else ""
+        raise StepFailedError(
+            step or "",
+            f"{where}a module of the pipeline changed on disk and cannot be imported again: "
+            f"{_describe(e)}",
+        ) from e
+
+
 def undeclared_files(plan: Plan) -> list[tuple[str, str]]:
     """Str params that name an existing file: read by path, invisible to the cache."""
-    import os
-
     found = []
     for sp in plan.steps.values():
         for arg, value in sp.params.items():

@@ -281,3 +281,28 @@ def test_json_keeps_key_order(tmp_path: Path) -> None:
     out = _run(project, tmp_path / "registry", "executor=threads")
     assert list(out["values"]["make_dict"]) == ["cherry", "apple", "banana"]
     assert json.dumps(out["values"]["make_dict"]) == '{"cherry": 0, "apple": 1, "banana": 2}'
+
+
+@pytest.mark.parametrize("module", ["helpers", "steps"])
+def test_in_process_rerun_runs_the_edited_code(tmp_path: Path, module: str) -> None:
+    """Two runs in one interpreter with an edit in between (a notebook): the second run's step
+    runs the edited code, and what it stored is what a new process computes for that key."""
+    from cache_project import make_project
+
+    project = make_project(tmp_path / "project")
+    assert project.run()["total"] == "ran"
+    reg = Registry(project.registry)
+    before = reg.list_runs("tiny")[-1].load("total")
+    if module == "helpers":
+        project.edit("helpers", "return round(value * factor, SCALE_DIGITS)", "return -1.0")
+        expected = -1.0 + 1
+    else:
+        project.edit("steps", "+ OFFSET", "+ OFFSET + 100")
+        expected = before + 100
+    assert project.run()["total"] == "ran"
+    in_process = reg.list_runs("tiny")[-1].load("total")
+    assert in_process == expected
+    res = run_mlops("+pipeline=tiny", f"registry.uri={project.registry}", cwd=project.folder)
+    assert res.returncode == 0, res.output
+    run = reg.list_runs("tiny")[-1]
+    assert run.steps["total"] == "cached" and run.load("total") == expected
