@@ -4,7 +4,7 @@ Importing :mod:`mlops` is cheap: pandas, scikit-learn, Dask and Hydra are import
 they are used.
 """
 
-from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import TYPE_CHECKING
 from typing import Any as _Any
 
 # first: it records when each module is imported, so that an edited one is reloaded before it runs
@@ -12,8 +12,8 @@ from . import freshness as _freshness  # noqa: F401, I001
 from .errors import MlopsError
 from .steps import Step, StepContext, get_step_context, step
 
-if _TYPE_CHECKING:
-    from .api import run
+if TYPE_CHECKING:
+    from .api import run, run_pipeline
     from .pipelines import (
         ExternalArtifact,
         Model,
@@ -43,6 +43,7 @@ __all__ = [
     "get_step_context",
     "pipeline",
     "run",
+    "run_pipeline",
     "step",
 ]
 
@@ -58,6 +59,7 @@ _LAZY = {
     "get_pipeline_context": "pipelines",
     "pipeline": "pipelines",
     "run": "api",
+    "run_pipeline": "api",
 }
 
 
@@ -69,6 +71,9 @@ def __getattr__(name: str) -> _Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mlops' has no attribute {name!r}")
+
+
+del TYPE_CHECKING
 
 
 def __dir__() -> list[str]:

@@ -90,17 +90,10 @@ def _project_on_path() -> None:
 
 
 def open_registry(cfg: DictConfig) -> Registry:
-    """The registry named by ``cfg.registry``; a relative local path is taken from the cwd."""
-    from omegaconf import OmegaConf
+    """The registry named by ``cfg.registry`` (see :func:`mlops.registry.open_registry`)."""
+    from .registry import open_registry as open_
 
-    from .registry import Registry
-
-    reg = cfg.registry
-    options = OmegaConf.to_container(reg.storage_options, resolve=True) or {}
-    assert isinstance(options, dict)
-    storage_options = {str(k): v for k, v in options.items()}
-    allow_pickle = bool(reg.get("allow_pickle", False))
-    return Registry(str(reg.uri), allow_pickle=allow_pickle, **storage_options)
+    return open_(cfg)
 
 
 def _check_pipeline_selected(cfg: DictConfig, available: Sequence[str] | None) -> None:

@@ -17,8 +17,6 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
-from .storage import redact_uri
-
 __all__ = [
     "RedactSavedConfigs",
     "RedactingFilter",
@@ -374,3 +372,18 @@ def secret_param(name: str, value: Any) -> Any:
 def is_secret_param_value(value: Any) -> bool:
     """Whether ``value`` is a secret param as :func:`secret_param` keeps it."""
     return isinstance(value, str) and value.startswith(SECRET_PARAM_PREFIX)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any password in it (``scheme://user:password@host``) replaced by ``***``.
+
+    Examples:
+        >>> redact_uri("s3://bucket/prefix")
+        's3://bucket/prefix'
+        >>> redact_uri("https://me:hunter2@example.com/reg")
+        'https://me:***@example.com/reg'
+    """
+    return _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", uri)
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/@:\s]*):[^/@\s]*@")

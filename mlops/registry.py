@@ -35,7 +35,21 @@ __all__ = [
     "StageChange",
     "VersionStatus",
     "check_name",
+    "open_registry",
 ]
+
+
+def open_registry(cfg: Any) -> Registry:
+    """The registry named by a composed config's ``registry`` block (uri, storage_options,
+    allow_pickle); a relative local path is taken from the current folder."""
+    from omegaconf import OmegaConf
+
+    reg = cfg.registry
+    options = OmegaConf.to_container(reg.storage_options, resolve=True) or {}
+    assert isinstance(options, dict)
+    storage_options = {str(k): v for k, v in options.items()}
+    allow_pickle = bool(reg.get("allow_pickle", False))
+    return Registry(str(reg.uri), allow_pickle=allow_pickle, **storage_options)
 
 
 class _Actions:

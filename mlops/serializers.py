@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -188,7 +189,7 @@ class SklearnSkops(Serializer):
                 "file (loading it could run code). Keep the model to scikit-learn, NumPy and "
                 "SciPy objects (e.g. FunctionTransformer(numpy.log1p), not a function of yours)"
             )
-        f.write(data)
+        f.write(_stable_zip(data))
 
     def load(self, f: IO[bytes]) -> Any:
         return self.loads(f.read())
@@ -214,6 +215,48 @@ class SklearnSkops(Serializer):
 
 def _refused(untrusted: list[str]) -> list[str]:
     return sorted(t for t in untrusted if not trusted_skops_type(t))
+
+
+_SKOPS_IDS = re.compile(rb'"__id__": (\d+)|"(\d+)\.npy"')
+
+
+def _stable_zip(data: bytes) -> bytes:
+    """The same skops archive without what differs between two dumps of the same estimator.
+
+    skops stamps each zip member with the current time, and names objects by their memory
+    address (``"__id__": 140545384686144``, ``140545493137904.npy``), so an unchanged estimator
+    would get new bytes -- a new content hash, a cache miss downstream (no early cutoff), a new
+    upload. The ids are renumbered in order of first appearance in ``schema.json`` (the same
+    object keeps one number, so shared references stay shared), and the members are written in
+    a fixed order with a fixed time and the same compression.
+    """
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        members = {info.filename: (info, src.read(info.filename)) for info in src.infolist()}
+    schema_info, schema = members.pop("schema.json")
+    numbers: dict[bytes, bytes] = {}
+
+    def renumber(m: re.Match[bytes]) -> bytes:
+        old = m.group(1) or m.group(2)
+        new = numbers.setdefault(old, str(len(numbers) + 1).encode())
+        return b'"__id__": ' + new if m.group(1) else b'"' + new + b'.npy"'
+
+    schema = _SKOPS_IDS.sub(renumber, schema)
+    renamed = {"schema.json": (schema_info, schema)}
+    for name, member in members.items():
+        stem = name[: -len(".npy")].encode() if name.endswith(".npy") else None
+        renamed[f"{numbers[stem].decode()}.npy" if stem in numbers else name] = member
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in sorted(renamed):
+            info, content = renamed[name]
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, content)
+    return out.getvalue()
 
 
 class Json(Serializer):

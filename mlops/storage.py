@@ -23,12 +23,12 @@ import contextlib
 import io
 import json
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
 from .errors import RegistryError
+from .redaction import redact_uri
 
 __all__ = ["Storage", "open_storage", "redact_uri"]
 
@@ -461,21 +461,6 @@ class _PendingWrite:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.tmp)
             self.tmp = None
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` with any password in it (``scheme://user:password@host``) replaced by ``***``.
-
-    Examples:
-        >>> redact_uri("s3://bucket/prefix")
-        's3://bucket/prefix'
-        >>> redact_uri("https://me:hunter2@example.com/reg")
-        'https://me:***@example.com/reg'
-    """
-    return _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", uri)
-
-
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/@:\s]*):[^/@\s]*@")
 
 
 def _mtime(info: dict[str, Any]) -> float | None:

@@ -128,7 +128,7 @@ def expand_pipeline(
     traced = pipeline.trace(*args, **(kwargs or {}))
     store, allow_pickle = None, bool(OmegaConf.select(cfg, "registry.allow_pickle", default=False))
     if traced.external and not cfg.get("plan"):
-        from ..api import open_registry  # values are stored only when the pipeline runs
+        from ..registry import open_registry  # values are stored only when the pipeline runs
 
         store = open_registry(cfg).artifacts
     base = traced.to_config(store, allow_pickle=allow_pickle)

@@ -87,9 +87,11 @@ class Pipeline:
         Returns:
             The run record.
         """
-        from ..api import run_pipeline
+        # through the package's public entry point (as user code would call it), which the
+        # front end above this package provides: the tracing here never depends on running
+        import mlops
 
-        return run_pipeline(self, overrides, quiet=quiet, args=tuple(args), kwargs=kwargs)
+        return mlops.run_pipeline(self, overrides, quiet=quiet, args=tuple(args), kwargs=kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Run:
         """Run the pipeline with the default config (registry ``.mlops`` in the current folder)."""
