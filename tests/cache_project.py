@@ -202,7 +202,7 @@ class Project:
 
         with self.cwd():
             result = run_config(self._compose(pipeline, list(overrides)), stream=io.StringIO())
-        return dict(result.steps)  # type: ignore[union-attr]
+        return dict(result.steps)  # type: ignore[union-attr,arg-type]
 
     def plan(self, pipeline: str = "tiny", *overrides: str) -> str:
         """The text ``plan=true`` prints."""

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="func-returns-value"
 """The cache: what changes make which steps miss, and what never does. Real runs, real Hydra."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from mlops.compiler import ModelPlan, StepInput, compile_pipeline
+from mlops.compiler import ArtifactInput, ModelPlan, StepInput, compile_pipeline
 from mlops.errors import ConfigError, CycleError
 from mlops.registry import Registry
 from mlops.schema import register
@@ -196,7 +196,8 @@ def test_model_stage_resolved_to_a_version(
     first = compile_pipeline(make_config(steps, model=model), registry.models)
     assert _files(registry) == before
     assert first.model == ModelPlan("tiny_model", "production", 1)
-    assert first.steps["total"].inputs["values"].version == 1
+    values = first.steps["total"].inputs["values"]
+    assert isinstance(values, ArtifactInput) and values.version == 1
     registry.set_stage("tiny_model", 2, "production", force=True)
     second = compile_pipeline(make_config(steps, model=model), registry.models)
     assert second.model == ModelPlan("tiny_model", "production", 2)

@@ -196,6 +196,7 @@ def test_sigkill_anywhere_leaves_a_trustworthy_registry(project: Path) -> None:
     reg = Registry(registry)
     last = reg.get_model_version("crashy", "latest")
     assert last.stage == "production"
+    assert last.run_id is not None
     assert reg.get_run(last.run_id).load("promote") == f"v{last.number}"
 
     gc = subprocess.run(

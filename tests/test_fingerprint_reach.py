@@ -509,10 +509,10 @@ DYNAMIC = {
         (OTHER,),
     ),
 }
-for _name, (_steps, _whole, _why, _edits) in DYNAMIC.items():
+for _name, (_steps, _whole, _why, _dyn_edits) in DYNAMIC.items():
     CASES[f"dynamic-{_name}"] = Case(
         {"ops": OPS_PLAIN, "extra": "def g():\n    return 0\n", "steps": _steps},
-        (*_edits, Edit(_whole if _whole != "steps" else "steps", "", "# a comment\n", False)),
+        (*_dyn_edits, Edit(_whole if _whole != "steps" else "steps", "", "# a comment\n", False)),
     )
 
 

@@ -218,7 +218,7 @@ def test_unreachable_endpoint_is_one_clear_error() -> None:
         "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}},
     }
     with pytest.raises(RegistryError) as info:
-        Registry("s3://bucket/reg", **options)
+        Registry("s3://bucket/reg", **options)  # type: ignore[arg-type]
     message = str(info.value)
     assert message.startswith("registry 's3://bucket/reg' is not reachable: cannot list ''")
     assert "Could not connect to the endpoint URL" in message

@@ -165,7 +165,7 @@ def test_hydra_logging_config_hides_secrets(tmp_path: Path) -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        logging.config.dictConfig(conf)
+        logging.config.dictConfig(conf)  # type: ignore[arg-type]
         logging.getLogger("hydra.launcher").info(
             "\t#0 : a=1 +registry.storage_options.key=%s", value
         )
