@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .cache import (
     CacheEntry,
     CacheLookup,
@@ -50,6 +51,7 @@ from .schedulers import get_scheduler, run_graph
 from .stages import StageChange, next_assignment
 from .steps import StepContext, _reset_context, _set_context
 from .store import ArtifactRef
+from .tracebacks import StepCrashed, crashed
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -93,6 +95,8 @@ class StepResult:
     payloads: dict[str, bytes] = field(default_factory=dict)
     seconds: float = 0.0
     cache_key: str = ""
+    #: the step's captured log (an artifact reference as JSON), if it printed or logged anything
+    log: dict[str, Any] | None = None
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -104,6 +108,7 @@ class StepResult:
             {},
             self.seconds,
             self.cache_key,
+            self.log,
         )
         return (StepResult, args)
 
@@ -318,9 +323,17 @@ class StepRunner:
         ctx = self._context(sp)
         tok = _set_context(ctx)
         try:
-            returned = step_obj.fn(**kwargs)
-        except Exception as e:
-            raise StepFailedError(sp.name, f"step '{sp.name}' failed: {_describe(e)}") from e
+            with logs.capture() as log:  # the step's stdout, stderr and logging records
+                try:
+                    returned = step_obj.fn(**kwargs)
+                except Exception as e:
+                    failed: Exception | None = e
+                else:
+                    failed = None
+            log_ref = logs.store(self.registry.artifacts, log)
+            log_doc = log_ref.to_json() if log_ref is not None else None
+            if failed is not None:
+                raise crashed(sp.name, failed, log_doc) from failed
         finally:
             _reset_context(tok)
         values = _split_outputs(sp, returned)
@@ -357,6 +370,7 @@ class StepRunner:
             metadata,
             tuple(ctx.stage_requests),
             payloads,
+            log=log_doc,
         )
 
 
@@ -433,6 +447,8 @@ class Execution:
                 "cache_key": result.cache_key,
                 "outputs": {k: v.to_json() for k, v in result.outputs.items()},
             }
+            if result.log is not None:
+                self.records[result.step]["log"] = result.log
             if self.creates_version:
                 for out, ref in result.outputs.items():
                     self.linked[out] = (ref, result.step)
@@ -444,6 +460,8 @@ class Execution:
     def step_failed(self, step: str, error: BaseException) -> None:
         with self._lock:
             self.records[step] = {"status": str(StepStatus.FAILED), "error": _describe(error)}
+            if isinstance(error, StepCrashed):  # the step function raised: its code's traceback
+                self.records[step].update(traceback=error.traceback, log=error.log)
         self.progress.event(step, "failed", None, _describe(error))
 
     def start(self) -> None:
