@@ -30,7 +30,12 @@ _FRAMEWORKS = ("dask", "distributed", "hydra", "omegaconf")
 
 def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    roots = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib")}
+    roots = {
+        paths.get("stdlib"),
+        paths.get("platstdlib"),
+        paths.get("purelib"),
+        paths.get("platlib"),
+    }
     return tuple(sorted(os.path.abspath(r) + os.sep for r in roots if r))
 
 
@@ -153,8 +158,10 @@ def crashed(step: str, exc: Exception, log: dict[str, object] | None = None) -> 
     from .errors import MlopsError
 
     text = str(exc)
-    what = text if isinstance(exc, MlopsError) else (
-        f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    what = (
+        text
+        if isinstance(exc, MlopsError)
+        else (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
     )
     where = user_location(exc)
     message = f"step '{step}' failed: {what}" + (f" (at {where})" if where else "")
