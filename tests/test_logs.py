@@ -1,0 +1,175 @@
+"""Step logs and tracebacks: captured on every executor, kept apart between concurrent steps."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import local_dask_cluster, run_mlops
+
+from mlops.logs import StepLog
+
+STEPS = """
+import logging, sys, time
+from typing import Annotated
+from mlops import step
+
+log = logging.getLogger("talk")
+
+
+@step
+def talk(tag: str, times: int = 20) -> Annotated[int, "n"]:
+    for i in range(times):
+        print(f"{tag} out {i}")
+        print(f"{tag} err {i}", file=sys.stderr)
+        log.info("%s info %d", tag, i)
+        time.sleep(0.001)
+    return times
+
+
+def _helper(d):
+    return d["missing"]
+
+
+@step
+def boom(n: int) -> Annotated[int, "never"]:
+    print("about to fail")
+    return _helper({})
+"""
+
+
+def _line(text: str) -> int:
+    """The line number of ``text`` in the steps module."""
+    return STEPS.splitlines().index(text) + 1
+
+
+def _project(root: Path, tags: list[str], fail: bool) -> Path:
+    """Pipeline ``talk``: one `talk` step per tag; with ``fail``, also ``talk_fail``: one talker
+    and a step below it that raises."""
+    (root / "conf" / "pipeline").mkdir(parents=True)
+    (root / "talkers.py").write_text(STEPS)
+    pipelines = {"talk": {t: {"_target_": "talkers.talk", "tag": t} for t in tags}}
+    if fail:
+        pipelines["talk_fail"] = {
+            "alpha": {"_target_": "talkers.talk", "tag": "alpha"},
+            "boom": {"_target_": "talkers.boom", "n": "${step:alpha.n}"},
+        }
+    for name, steps in pipelines.items():
+        doc = {"pipeline": {"name": name}, "steps": steps}
+        (root / "conf" / "pipeline" / f"{name}.yaml").write_text(
+            "# @package _global_\n" + json.dumps(doc, indent=1)
+        )
+    return root
+
+
+def _expected(tag: str, times: int = 20) -> list[str]:
+    lines = []
+    for i in range(times):
+        lines += [f"{tag} out {i}", f"{tag} err {i}", f"INFO talk: {tag} info {i}"]
+    return lines
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A LocalCluster whose workers can import the steps module of the project folder it yields
+    (a worker imports user code from its own path, as on a real cluster)."""
+    project = tmp_path_factory.mktemp("talk_project")
+    (project / "talkers.py").write_text(STEPS)
+    # spawned worker processes start with this process's sys.path
+    sys.path.insert(0, str(project))
+    try:
+        with local_dask_cluster(n_workers=2) as address:
+            yield address, project
+    finally:
+        sys.path.remove(str(project))
+
+
+@pytest.mark.parametrize("executor", ["sync", "threads", "processes", "distributed"])
+def test_logs_and_traceback_on_every_executor(
+    executor: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Each step's stdout, stderr and log records are its own, on every executor; a failed step
+    names the user's file and line, and its traceback holds only user frames."""
+    tags = ["alpha", "beta", "gamma", "delta"]
+    extra: list[str] = []
+    if executor == "distributed":
+        address, tmp_path = request.getfixturevalue("cluster")
+        extra = [f"executor.address={address}"]
+    work = _project(tmp_path, tags, fail=True)
+    run_mlops("+pipeline=talk", f"executor={executor}", *extra, cwd=work, check=True)
+    for tag in tags:
+        log = run_mlops("show-run", "latest", "--logs", tag, cwd=work, check=True).stdout
+        assert log.splitlines() == _expected(tag), (tag, log)
+
+    res = run_mlops("+pipeline=talk_fail", f"executor={executor}", *extra, cwd=work)
+    assert res.returncode == 1, res.output
+    helper = _line('    return d["missing"]')
+    where = rf"\(at (/\S+/)?talkers\.py:{helper} in _helper\)"
+    assert re.search(rf"Error: step 'boom' failed: KeyError: 'missing' {where}", res.stderr)
+    log = run_mlops("show-run", "latest", "--logs", "boom", cwd=work, check=True).stdout
+    assert log.strip() == "about to fail"
+    doc = json.loads(run_mlops("show-run", "latest", "--json", cwd=work, check=True).stdout)
+    tb = doc["steps"]["boom"]["traceback"]
+    assert tb.startswith("Traceback (most recent call last):")
+    assert tb.endswith("KeyError: 'missing'")
+    assert f'talkers.py", line {_line("    return _helper({})")}, in boom' in tb
+    assert f"line {helper}, in _helper" in tb
+    assert "mlops" not in tb.replace("talkers", "") and "dask" not in tb
+    text = run_mlops("show-run", "latest", cwd=work).stdout
+    assert "step 'boom' failed:" in text and 'return d["missing"]' in text
+
+
+def test_many_concurrent_steps_do_not_mix(tmp_path: Path) -> None:
+    """Twelve steps printing at once in eight threads: every log holds its own lines, in order."""
+    tags = [f"s{i}" for i in range(12)]
+    work = _project(tmp_path, tags, fail=False)
+    run_mlops("+pipeline=talk", "executor=threads", "executor.num_workers=8", cwd=work, check=True)
+    for tag in tags:
+        log = run_mlops("show-run", "latest", "--logs", tag, cwd=work, check=True).stdout
+        assert log.splitlines() == _expected(tag), tag
+
+
+def test_cached_step_names_the_run_that_has_its_log(tmp_path: Path) -> None:
+    """A cached step has no log of its own: show-run --logs says which run has it."""
+    work = _project(tmp_path, ["alpha"], fail=False)
+    run_mlops("+pipeline=talk", cwd=work, check=True)
+    first = json.loads(run_mlops("runs", "--json", cwd=work, check=True).stdout)[0]["id"]
+    run_mlops("+pipeline=talk", cwd=work, check=True)
+    res = run_mlops("show-run", "latest", "--logs", "alpha", cwd=work, check=True)
+    assert res.stdout.strip() == f"(step 'alpha' was cached in this run; its log is in run {first})"
+    res = run_mlops("show-run", "latest", "--logs", "alpah", cwd=work)
+    assert res.returncode == 1 and "Did you mean 'alpha'?" in res.stderr
+
+
+@pytest.mark.parametrize("limit", [10, 11, 64, 1000])
+@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
+def test_log_cap_keeps_head_and_tail(limit: int, chunk: int) -> None:
+    """However it is written, a log over the cap keeps its first and last halves exactly."""
+    text = "".join(f"{i:05d}\n" for i in range(400))
+    log = StepLog(limit)
+    for i in range(0, len(text), chunk):
+        log.write(text[i : i + chunk])
+    head, tail = text[: limit // 2], text[len(text) - (limit - limit // 2) :]
+    dropped = len(text) - limit
+    assert log.text() == f"{head}\n[... {dropped} characters left out ...]\n{tail}"
+    small = StepLog(limit)
+    small.write(text[:limit])
+    assert small.text() == text[:limit]
+
+
+def test_user_logging_configuration_is_respected(tmp_path: Path) -> None:
+    """A logger the user set to WARNING passes no INFO record: the log has none either."""
+    work = _project(tmp_path, ["alpha"], fail=False)
+    quiet = STEPS.replace(
+        'log = logging.getLogger("talk")',
+        'log = logging.getLogger("talk")\nlog.setLevel(logging.WARNING)',
+    )
+    assert quiet != STEPS
+    (work / "talkers.py").write_text(quiet)
+    run_mlops("+pipeline=talk", "executor=sync", cwd=work, check=True)
+    log = run_mlops("show-run", "latest", "--logs", "alpha", cwd=work, check=True).stdout
+    assert "INFO" not in log and "alpha out 19" in log
