@@ -112,10 +112,15 @@ def _versions(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     versions = reg.list_model_versions(args.name)
     if not versions:
         reg.get_model_version(args.name, "latest")  # raises a helpful ModelNotFoundError
+    from .lifecycle import deleted_versions
+
+    deleted = deleted_versions(reg, args.name)
     rows = []
     for mv in versions:
         status = str(mv.status)
-        if not mv.complete and mv.run_id:
+        if mv.number in deleted:
+            status = "deleted"
+        elif not mv.complete and mv.run_id:
             try:
                 status = f"incomplete (run {reg.get_run(mv.run_id).status})"
             except MlopsError:
@@ -123,7 +128,7 @@ def _versions(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         rows.append(
             {
                 "version": mv.number,
-                "status": str(mv.status),
+                "status": "deleted" if mv.number in deleted else str(mv.status),
                 "stage": mv.stage,
                 "created": mv.created,
                 "run_id": mv.run_id,

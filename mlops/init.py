@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 
 from .errors import MlopsError
 
@@ -142,5 +143,5 @@ def init_project(folder: str = ".") -> tuple[list[str], list[str]]:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "x", encoding="utf-8") as f:
             f.write(text)
-    cd = [] if os.path.abspath(folder) == os.getcwd() else [f"cd {folder}"]
+    cd = [] if os.path.abspath(folder) == os.getcwd() else [f"cd {shlex.quote(folder)}"]
     return list(contents), [*cd, run, report]

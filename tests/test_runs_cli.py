@@ -50,11 +50,15 @@ def test_runs_shows_changed_params_and_metrics(iris: Path) -> None:
     ("args", "pipelines"),
     [
         pytest.param(["--limit", "1"], ["do_predictions"], id="limit"),
-        pytest.param(["--pipeline", "train_and_promote"], ["train_and_promote"] * 2, id="pipeline"),
+        pytest.param(["--pipeline", "train_and_promote"], ["train_and_promote"] * 2, id="pipe"),
         pytest.param(["--status", "failed"], [], id="status-none"),
-        pytest.param(["--status", "completed", "--limit", "2"], ["train_and_promote", "do_predictions"], id="status-limit"),
+        pytest.param(
+            ["--status", "completed", "--limit", "2"],
+            ["train_and_promote", "do_predictions"],
+            id="status-limit",
+        ),
     ],
-)  # fmt: skip
+)
 def test_runs_filters(iris: Path, args: list[str], pipelines: list[str]) -> None:
     """--limit keeps the newest runs; --pipeline and --status filter."""
     doc = json.loads(run_mlops("runs", "--json", *args, cwd=iris, check=True).stdout)
@@ -161,4 +165,3 @@ def test_every_command_is_in_help_and_readme(iris: Path) -> None:
     for command in COMMANDS:
         assert f"{command} " in help_text or f"| {command} " in help_text, command
         assert f"| `mlops {command}" in readme, command
-
