@@ -83,6 +83,23 @@ def _bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _check_model_has_versions(reg: Any, name: str) -> None:
+    """A ModelNotFoundError whose hint names the project's own training pipeline, for a model
+    with no versions at all."""
+    from .errors import ModelNotFoundError, did_you_mean
+    from .names import check_name
+    from .run_views import no_versions_hint
+
+    check_name("model", name)
+    if reg.models.last_number(name):
+        return
+    others = [m for m in reg.list_models() if m != name]
+    raise ModelNotFoundError(
+        f"model '{name}' has no versions yet.{did_you_mean(name, others)} "
+        + no_versions_hint(name)
+    )
+
+
 # -- commands ---------------------------------------------------------------------------------
 
 
@@ -109,9 +126,8 @@ def _models(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _versions(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    _check_model_has_versions(reg, args.name)
     versions = reg.list_model_versions(args.name)
-    if not versions:
-        reg.get_model_version(args.name, "latest")  # raises a helpful ModelNotFoundError
     from .lifecycle import deleted_versions
 
     deleted = deleted_versions(reg, args.name)
@@ -184,7 +200,7 @@ def _rollback(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
 def _history(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     history = reg.stage_history(args.name)
     if not history:
-        reg.get_model_version(args.name, "latest")  # an unknown model is an error
+        _check_model_has_versions(reg, args.name)  # an unknown model is an error
         return [], f"Model '{args.name}' has no stage changes yet."
     text = _table(
         ["#", "TIME", "STAGE", "VERSION", "PREVIOUS", "REASON", "USER", "RUN"],
@@ -353,6 +369,7 @@ def _report(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         run = reg.get_run(resolve_run_id(reg, args.target))
         html, default = run_html(reg, run), f"mlops-report-{run.id}.html"
     else:
+        _check_model_has_versions(reg, args.target)
         html, default = model_html(reg, args.target), f"mlops-report-{args.target}.html"
     path = write_report(args.output or default, html)
     if args.open:
@@ -378,6 +395,7 @@ def _diff(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         )
     elif len(args.what) == 3:
         name, va, vb = args.what
+        _check_model_has_versions(reg, name)
         versions = [reg.get_model_version(name, _version_number_or_error(v)) for v in (va, vb)]
         runs = []
         for mv in versions:

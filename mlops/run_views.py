@@ -215,3 +215,49 @@ def step_log(registry: Registry, run: Run, step: str) -> str:
     if status in ("ran", "failed"):
         return f"(step '{step}' printed and logged nothing)"
     return f"(step '{step}' did not run: {status})"
+
+
+def training_pipelines(model: str, cwd: str | None = None) -> list[str]:
+    """The pipelines that register versions of ``model`` (``model.name`` is it and
+    ``model.version`` is null): the current project's if it has any, else the packaged ones.
+
+    Examples:
+        >>> training_pipelines("iris_classifier")
+        ['train_and_promote']
+    """
+    import yaml
+
+    project = os.path.join(cwd or os.getcwd(), "conf", "pipeline")
+    found: dict[bool, list[str]] = {True: [], False: []}
+    for path in _yaml_files(cwd):
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        m = doc.get("model") or {}
+        name = (doc.get("pipeline") or {}).get("name")
+        if isinstance(m, dict) and m.get("name") == model and m.get("version") is None and name:
+            found[path.startswith(project + os.sep)].append(str(name))
+    return sorted(found[True]) or sorted(found[False])
+
+
+def no_versions_hint(model: str, cwd: str | None = None) -> str:
+    """What to run to register a first version of ``model``, from the project's own pipelines.
+
+    Examples:
+        >>> no_versions_hint("iris_classifier")
+        'Run python -m mlops +pipeline=train_and_promote to register one.'
+        >>> no_versions_hint("nothing_trains_me").startswith("Run the pipeline that trains it")
+        True
+    """
+    names = training_pipelines(model, cwd)
+    if not names:
+        return (
+            "Run the pipeline that trains it (one whose model block names it with version: null) "
+            "to register one."
+        )
+    runs = " or ".join(f"python -m mlops +pipeline={n}" for n in names)
+    return f"Run {runs} to register one."

@@ -40,3 +40,24 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert res.returncode == 1 and "not overwriting" in res.stderr, res.output
     assert (tmp_path / "README.md").read_text() == before
     assert not (tmp_path / ".mlops").exists()  # init opens no registry
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["versions", "{model}"], id="versions"),
+        pytest.param(["history", "{model}"], id="history"),
+        pytest.param(["report", "model", "{model}"], id="report"),
+        pytest.param(["diff", "{model}", "1", "2"], id="diff"),
+    ],
+)
+def test_empty_registry_suggests_the_projects_own_training_pipeline(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Asked about a model with no versions, the hint is the project's pipeline that trains it."""
+    run_mlops("init", "shop", cwd=tmp_path, check=True)
+    work = tmp_path / "shop"
+    res = run_mlops(*(c.format(model="shop_model") for c in command), cwd=work)
+    assert res.returncode == 1, res.output
+    assert "Run python -m mlops +pipeline=shop to register one." in res.stderr
+    assert "train_and_promote" not in res.stderr
