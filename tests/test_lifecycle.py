@@ -144,3 +144,31 @@ def test_cache_clear(proj: Path) -> None:
     assert res.stdout.startswith("deleted ") and "cache entr" in res.stdout
     plan = run_mlops("+pipeline=proj", "plan=true", cwd=proj).stdout
     assert "make_data  will run" in plan
+
+
+def test_a_running_run_is_not_deleted(proj: Path) -> None:
+    """A run whose lease is live (this process) is refused by delete and kept by prune."""
+    import os
+    import time
+
+    from mlops.run_store import Run, RunStatus
+
+    reg = Registry(str(proj / ".mlops"))
+    live = Run(
+        id="20990101-000000-000000-aaaaaa",
+        pipeline="proj",
+        status=RunStatus.RUNNING,
+        started=time.time(),
+        finished=None,
+        config={},
+        step_records={},
+        model=None,
+        host=__import__("socket").gethostname(),
+        pid=os.getpid(),
+    )
+    reg.runs.save(live)
+    reg.runs.beat(live.id)
+    res = run_mlops("runs", "delete", live.id, cwd=proj)
+    assert res.returncode == 1 and "is still running" in res.stderr, res.output
+    doc = json.loads(run_mlops("runs", "prune", "--keep-last", "0", "--json", cwd=proj).stdout)
+    assert live.id in doc["kept"] and live.id not in doc["deleted"]

@@ -121,6 +121,11 @@ def test_logs_and_traceback_on_every_executor(
     assert "mlops" not in tb.replace("talkers", "") and "dask" not in tb
     text = run_mlops("show-run", "latest", cwd=work).stdout
     assert "step 'boom' failed:" in text and 'return d["missing"]' in text
+    if executor == "sync":  # the report shows the same log and traceback
+        page = Path(run_mlops("report", "run", "latest", cwd=work, check=True).stdout.strip())
+        html = page.read_text()
+        assert "about to fail" in html  # alpha was cached: the first run has its log
+        assert "in _helper" in html and "KeyError: &#x27;missing&#x27;" in html
 
 
 def test_many_concurrent_steps_do_not_mix(tmp_path: Path) -> None:
