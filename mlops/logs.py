@@ -152,6 +152,16 @@ class _Handler(logging.Handler):
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        root = logging.getLogger()
+        if not _user_configured(root):
+            # Being a handler on the root logger, this one stops Python from using its
+            # last-resort handler (warnings to stderr when logging is not configured): do its job.
+            # Written past the capture: the step's log gets the record once, formatted below.
+            last = logging.lastResort
+            if last is not None and record.levelno >= last.level:
+                err = sys.stderr.stream if isinstance(sys.stderr, _Tee) else sys.stderr
+                with contextlib.suppress(Exception):
+                    err.write(last.format(record) + "\n")
         log = _CURRENT.get()
         if log is None:
             return

@@ -178,3 +178,24 @@ def test_user_logging_configuration_is_respected(tmp_path: Path) -> None:
     run_mlops("+pipeline=talk", "executor=sync", cwd=work, check=True)
     log = run_mlops("show-run", "latest", "--logs", "alpha", cwd=work, check=True).stdout
     assert "INFO" not in log and "alpha out 19" in log
+
+
+def test_warnings_outside_steps_still_reach_stderr(tmp_path: Path) -> None:
+    """Installing the capture does not silence Python's last-resort warnings (no logging config)."""
+    import subprocess
+
+    code = (
+        "import logging\n"
+        "from mlops.logs import capture\n"
+        "with capture() as log:\n"
+        "    logging.getLogger('x').warning('inside')\n"
+        "logging.getLogger('x').warning('outside')\n"
+        "logging.getLogger('x').info('quiet')\n"
+        "print(repr(log.text()))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == ["inside", "outside"]
+    assert res.stdout.strip() == repr("WARNING x: inside\n")
