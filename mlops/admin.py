@@ -95,8 +95,7 @@ def _check_model_has_versions(reg: Any, name: str) -> None:
         return
     others = [m for m in reg.list_models() if m != name]
     raise ModelNotFoundError(
-        f"model '{name}' has no versions yet.{did_you_mean(name, others)} "
-        + no_versions_hint(name)
+        f"model '{name}' has no versions yet.{did_you_mean(name, others)} " + no_versions_hint(name)
     )
 
 
@@ -219,12 +218,11 @@ def _runs(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         from .names import check_name
 
         check_name("pipeline", args.pipeline)
-    runs = reg.list_runs(pipeline=args.pipeline)
-    if args.status is not None:
-        runs = [r for r in runs if str(r.status) == args.status]
+    every = reg.list_runs(pipeline=args.pipeline)
+    runs = [r for r in every if args.status is None or str(r.status) == args.status]
     shown = runs[-args.limit :] if args.limit else runs
     by_pipeline: dict[str, list[Any]] = {}
-    for r in reg.list_runs() if args.pipeline is None else runs:
+    for r in every:  # a pipeline's other runs: the defaults when its YAML is not found
         by_pipeline.setdefault(r.pipeline, []).append(r)
     defaults = {p: pipeline_defaults(p) for p in {r.pipeline for r in shown}}
     versions: dict[str, Any] = {}
@@ -292,7 +290,9 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         return {"run": run.id, "step": args.logs, "log": text}, text.rstrip("\n")
     doc = run.to_json()
     metrics = run_metrics(reg, run)
-    params = changed_params(run, pipeline_defaults(run.pipeline), reg.list_runs(run.pipeline))
+    defaults = pipeline_defaults(run.pipeline)
+    others = reg.list_runs(run.pipeline) if defaults is None else ()
+    params = changed_params(run, defaults, others)
     texts = final_texts(reg, run)
     doc["changed_params"] = params
     doc["metrics"] = metrics

@@ -172,3 +172,20 @@ def test_a_running_run_is_not_deleted(proj: Path) -> None:
     assert res.returncode == 1 and "is still running" in res.stderr, res.output
     doc = json.loads(run_mlops("runs", "prune", "--keep-last", "0", "--json", cwd=proj).stdout)
     assert live.id in doc["kept"] and live.id not in doc["deleted"]
+
+
+def test_changed_params_without_the_pipeline_yaml(built: Path, tmp_path: Path) -> None:
+    """Away from the project (no conf/), changed params are judged against the pipeline's other
+    runs, and agree with the YAML here."""
+    shutil.copytree(built / ".mlops", tmp_path / ".mlops")
+    with_yaml = [r["params"] for r in _runs(built, "--pipeline", "proj")]
+    without = [r["params"] for r in _runs(tmp_path, "--pipeline", "proj")]
+    assert (
+        with_yaml
+        == without
+        == [
+            {},
+            {"make_data.noise": 0.2},
+            {"make_data.noise": 0.3},
+        ]
+    )
