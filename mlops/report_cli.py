@@ -9,6 +9,7 @@ identities), captured step logs -- and writes one self-contained HTML file.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from .compiler import Plan
     from .registry import Registry
     from .run_store import Run
+
+#: mlops' own messages go through the standard logging module (route or silence ``mlops``)
+_log = logging.getLogger("mlops.report")
 
 __all__ = [
     "ingredients_of",
@@ -51,7 +55,8 @@ def _logs(registry: Registry, run: Run) -> dict[str, str]:
     for name, rec in run.step_records.items():
         try:
             text = load_text(registry.artifacts, rec.get("log"))
-        except MlopsError:  # collected or damaged: the report still renders
+        except MlopsError as e:  # collected or damaged: the report still renders
+            _log.warning("run %s: the log of step '%s' cannot be read: %s", run.id, name, e)
             continue
         if text is not None:
             out[name] = text

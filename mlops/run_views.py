@@ -14,6 +14,7 @@ param is the value most of the pipeline's runs had.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,8 @@ from .report.records import flatten, order_steps, step_deps, step_params
 if TYPE_CHECKING:
     from .registry import Registry
     from .run_store import Run
+
+_log = logging.getLogger("mlops.runs")
 
 __all__ = [
     "changed_params",
@@ -181,8 +184,9 @@ def final_texts(registry: Registry, run: Run) -> list[tuple[str, str]]:
                 continue
             try:
                 value = run.load(name, output)
-            except MlopsError:
-                continue  # collected by gc: the text is gone, the rest of the run still shows
+            except MlopsError as e:  # collected by gc: the rest of the run still shows
+                _log.warning("run %s: output '%s.%s' cannot be read: %s", run.id, name, output, e)
+                continue
             if isinstance(value, str):
                 out.append((name, value))
     return out

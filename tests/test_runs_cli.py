@@ -165,3 +165,25 @@ def test_every_command_is_in_help_and_readme(iris: Path) -> None:
     for command in COMMANDS:
         assert f"{command} " in help_text or f"| {command} " in help_text, command
         assert f"| `mlops {command}" in readme, command
+
+
+def test_report_open_uses_the_browser(iris: Path, tmp_path: Path) -> None:
+    """--open hands the file's URL to the user's browser ($BROWSER here)."""
+    import os
+    import sys
+    import time
+
+    opened = tmp_path / "opened.txt"
+    script = tmp_path / "browser.py"
+    script.write_text(f"import sys\nopen({str(opened)!r}, 'w').write(sys.argv[1])\n")
+    env = {"BROWSER": f"{sys.executable} {script} %s", "DISPLAY": ""}
+    out = tmp_path / "opened.html"
+    res = run_mlops(
+        "report", "model", "iris_classifier", "-o", str(out), "--open", cwd=iris, env=env
+    )
+    assert res.returncode == 0, res.output
+    deadline = time.monotonic() + 30
+    while not opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert opened.read_text() == out.as_uri()
+    assert os.path.getsize(out) > 0
