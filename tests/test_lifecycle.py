@@ -189,3 +189,24 @@ def test_changed_params_without_the_pipeline_yaml(built: Path, tmp_path: Path) -
             {"make_data.noise": 0.3},
         ]
     )
+
+
+def test_everything_deleted_but_the_live_versions_stays_loadable(proj: Path) -> None:
+    """Prune every run, clear the cache, delete v1: gc frees bytes, and every artifact of the
+    remaining versions still loads (nothing they name was collected)."""
+    run_mlops("runs", "prune", "--keep-last", "0", cwd=proj, check=True)
+    run_mlops("cache", "clear", cwd=proj, check=True)
+    run_mlops("versions", "delete", "proj_model", "1", "--force", cwd=proj, check=True)
+    before = _gc_bytes(proj, dry=True)
+    assert before > 0 and _gc_bytes(proj, dry=False) == before
+    reg = Registry(str(proj / ".mlops"))
+    for number in (2, 3):
+        mv = reg.get_model_version("proj_model", number)
+        assert set(mv.artifacts) == {"points", "slope", "mse"}
+        for name in mv.artifacts:
+            mv.get_model_artifact(name)
+    # the runs behind the live versions were kept, with their logs
+    kept = _runs(proj)
+    assert sorted(r["model"]["number"] for r in kept) == [2, 3]
+    log = run_mlops("show-run", kept[-1]["id"], "--logs", "make_data", cwd=proj, check=True)
+    assert "made 50 points" in log.stdout
