@@ -129,7 +129,8 @@ def test_versions_delete_force_moves_the_stage(proj: Path) -> None:
     """--force on the production version archives it first: no stage names a deleted version."""
     run_mlops("versions", "delete", "proj_model", "3", "--force", cwd=proj, check=True)
     reg = Registry(str(proj / ".mlops"))
-    assert reg.models.current_stages("proj_model").holders.get("production") is None
+    current = reg.models.current_stages("proj_model")
+    assert current is not None and current.holders.get("production") is None
     versions = json.loads(run_mlops("versions", "proj_model", "--json", cwd=proj).stdout)
     assert (versions[2]["status"], versions[2]["stage"]) == ("deleted", "archived")
 
