@@ -14,7 +14,6 @@ does not survive pickling; :class:`StepCrashed` carries them back.
 from __future__ import annotations
 
 import os
-import sys
 import sysconfig
 import traceback
 from types import TracebackType
@@ -67,9 +66,20 @@ def framework_file(path: str) -> bool:
 
 
 def _library_file(path: str) -> bool:
-    """A file of an installed package or the standard library (not the user's project)."""
-    path = os.path.abspath(path)
-    return path.startswith(_LIBRARIES) or path.startswith(sys.base_prefix + os.sep)
+    """A file of an installed package or the standard library (not the user's project).
+
+    Examples:
+        >>> import json, dask
+        >>> _library_file(json.__file__), _library_file(dask.__file__), _library_file("/srv/a.py")
+        (True, True, False)
+    """
+    parts = os.path.abspath(path).split(os.sep)
+    return (
+        os.path.abspath(path).startswith(_LIBRARIES)
+        or "site-packages" in parts
+        or "dist-packages" in parts
+        or path.startswith("<")  # <frozen ...>, <string>
+    )
 
 
 def _frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -199,3 +199,61 @@ def test_warnings_outside_steps_still_reach_stderr(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stderr.splitlines() == ["inside", "outside"]
     assert res.stdout.strip() == repr("WARNING x: inside\n")
+
+
+def _deep(n: int, fail: Callable[[], object]) -> object:
+    return fail() if n == 0 else _deep(n - 1, fail)
+
+
+def _parse_bad_json() -> object:
+    import json as json_module
+
+    return json_module.loads("{not json")
+
+
+@pytest.mark.parametrize("depth", [0, 1, 5])
+@pytest.mark.parametrize(
+    ("fail", "innermost", "error"),
+    [
+        pytest.param(lambda: {}["k"], "<lambda>", "KeyError", id="own-code"),
+        pytest.param(_parse_bad_json, "_parse_bad_json", "JSONDecodeError", id="in-the-stdlib"),
+    ],
+)
+def test_location_is_the_innermost_frame_of_user_code(
+    depth: int, fail: Callable[[], object], innermost: str, error: str
+) -> None:
+    """However deep, the location names the user's innermost frame, never the library's, and
+    the kept traceback has no mlops or dask frames."""
+    from mlops.tracebacks import crashed
+
+    try:
+        _deep(depth, fail)
+    except Exception as e:
+        err = crashed("s", e)
+    assert re.fullmatch(
+        rf"step 's' failed: {error}: .* \(at (\S*/)?test_logs\.py:\d+ in {re.escape(innermost)}\)",
+        str(err),
+    ), str(err)
+    # Python shows a frame repeated more than three times once, with a count
+    assert err.traceback.count("in _deep") == min(depth + 1, 3)
+    assert err.traceback.splitlines()[-1].startswith(
+        f"json.decoder.{error}" if "JSON" in error else error
+    )
+
+
+def test_traceback_keeps_chained_causes_without_framework_frames() -> None:
+    """`raise ... from` keeps both tracebacks, each trimmed."""
+    from mlops.tracebacks import user_traceback
+
+    def inner() -> None:
+        raise ValueError("bad value")
+
+    try:
+        try:
+            inner()
+        except ValueError as e:
+            raise RuntimeError("wrapped") from e
+    except RuntimeError as e:
+        text = user_traceback(e)
+    assert "ValueError: bad value" in text and "RuntimeError: wrapped" in text
+    assert "direct cause" in text and "mlops/" not in text
