@@ -205,6 +205,11 @@ def _deep(n: int, fail: Callable[[], object]) -> object:
     return fail() if n == 0 else _deep(n - 1, fail)
 
 
+def _missing_key() -> object:
+    empty: dict[str, int] = {}
+    return empty["k"]
+
+
 def _parse_bad_json() -> object:
     import json as json_module
 
@@ -215,7 +220,7 @@ def _parse_bad_json() -> object:
 @pytest.mark.parametrize(
     ("fail", "innermost", "error"),
     [
-        pytest.param(lambda: {}["k"], "<lambda>", "KeyError", id="own-code"),
+        pytest.param(_missing_key, "_missing_key", "KeyError", id="own-code"),
         pytest.param(_parse_bad_json, "_parse_bad_json", "JSONDecodeError", id="in-the-stdlib"),
     ],
 )
