@@ -34,7 +34,7 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -236,11 +236,19 @@ def capture(limit: int = LOG_LIMIT) -> Iterator[StepLog]:
         _close()
 
 
-def store(artifacts: ArtifactStore, log: StepLog) -> ArtifactRef | None:
-    """Store a log's text as an artifact (a JSON string); None for an empty log."""
+def store(
+    artifacts: ArtifactStore, log: StepLog, hide: Callable[[str], str] | None = None
+) -> ArtifactRef | None:
+    """Store a log's text as an artifact (a JSON string); None for an empty log.
+
+    Args:
+        hide: applied to the text first (e.g. to hide the config's secret values, which a step
+            may print).
+    """
     if not log:
         return None
-    return artifacts.put(log.text())
+    text = log.text()
+    return artifacts.put(hide(text) if hide is not None else text)
 
 
 def load_text(artifacts: ArtifactStore, ref_doc: Any) -> str | None:
