@@ -131,6 +131,9 @@ def test_versions_delete_force_moves_the_stage(proj: Path) -> None:
     reg = Registry(str(proj / ".mlops"))
     current = reg.models.current_stages("proj_model")
     assert current is not None and current.holders.get("production") is None
+    # the newest version deleted: latest is the one before, and the number stays taken
+    assert reg.get_model_version("proj_model", "latest").number == 2
+    assert reg.models.last_number("proj_model") == 3
     versions = json.loads(run_mlops("versions", "proj_model", "--json", cwd=proj).stdout)
     assert (versions[2]["status"], versions[2]["stage"]) == ("deleted", "archived")
 

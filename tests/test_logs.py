@@ -146,6 +146,10 @@ def test_cached_step_names_the_run_that_has_its_log(tmp_path: Path) -> None:
     run_mlops("+pipeline=talk", cwd=work, check=True)
     res = run_mlops("show-run", "latest", "--logs", "alpha", cwd=work, check=True)
     assert res.stdout.strip() == f"(step 'alpha' was cached in this run; its log is in run {first})"
+    res = run_mlops("show-run", first, "--logs", "alpha", "--json", cwd=work, check=True)
+    doc = json.loads(res.stdout)
+    assert (doc["run"], doc["step"]) == (first, "alpha")
+    assert doc["log"].splitlines() == _expected("alpha")
     res = run_mlops("show-run", "latest", "--logs", "alpah", cwd=work)
     assert res.returncode == 1 and "Did you mean 'alpha'?" in res.stderr
 
