@@ -69,9 +69,17 @@ def _yaml_files(cwd: str | None = None) -> list[str]:
 def pipeline_defaults(pipeline: str, cwd: str | None = None) -> dict[str, Any] | None:
     """The params of ``pipeline`` as its YAML declares them (``step.param`` -> value), or None.
 
+    None for a pipeline declared in Python (its YAML, if any, holds only overrides).
+
     Examples:
         >>> pipeline_defaults("train_and_promote")["train.C"]
         1.0
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp(); os.makedirs(f"{d}/conf/pipeline")
+        >>> _ = open(f"{d}/conf/pipeline/py.yaml", "w").write(
+        ...     "pipeline:\n  name: py\n  _target_: mod.py_pipeline\n")
+        >>> pipeline_defaults("py", cwd=d) is None
+        True
     """
     import yaml
 
@@ -84,8 +92,13 @@ def pipeline_defaults(pipeline: str, cwd: str | None = None) -> dict[str, Any] |
                 doc = yaml.safe_load(f)
         except (OSError, yaml.YAMLError):
             continue
-        if isinstance(doc, dict) and (doc.get("pipeline") or {}).get("name") == pipeline:
-            return _params(doc)
+        head = doc.get("pipeline") if isinstance(doc, dict) else None
+        if not isinstance(head, dict) or head.get("name") != pipeline:
+            continue
+        if head.get("_target_") is not None or not isinstance(doc.get("steps"), dict):
+            # a Python pipeline: its YAML holds only overrides of the traced steps
+            return None
+        return _params(doc)
     return None
 
 
