@@ -67,7 +67,7 @@ def _yaml_files(cwd: str | None = None) -> list[str]:
 
 
 def pipeline_defaults(pipeline: str, cwd: str | None = None) -> dict[str, Any] | None:
-    """The params of ``pipeline`` as its YAML declares them (``step.param`` -> value), or None.
+    r"""The params of ``pipeline`` as its YAML declares them (``step.param`` -> value), or None.
 
     None for a pipeline declared in Python (its YAML, if any, holds only overrides).
 
