@@ -74,11 +74,11 @@ def pipeline_defaults(pipeline: str, cwd: str | None = None) -> dict[str, Any] |
     Examples:
         >>> pipeline_defaults("train_and_promote")["train.C"]
         1.0
-        >>> import os, tempfile
-        >>> d = tempfile.mkdtemp(); os.makedirs(f"{d}/conf/pipeline")
-        >>> _ = open(f"{d}/conf/pipeline/py.yaml", "w").write(
-        ...     "pipeline:\n  name: py\n  _target_: mod.py_pipeline\n")
-        >>> pipeline_defaults("py", cwd=d) is None
+        >>> import pathlib, tempfile
+        >>> d = pathlib.Path(tempfile.mkdtemp()) / "conf" / "pipeline"
+        >>> d.mkdir(parents=True)
+        >>> _ = (d / "py.yaml").write_text("pipeline:\n  name: py\n  _target_: mod.py_pipe\n")
+        >>> pipeline_defaults("py", cwd=str(d.parent.parent)) is None
         True
     """
     import yaml
