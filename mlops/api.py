@@ -127,6 +127,13 @@ def run_config(
 
         refresh = list(cfg.cache.refresh)
         print(explain(plan, registry, refresh=refresh, enabled=bool(cfg.cache.enabled)), file=out)
+        if cfg.get("report"):
+            from .report_cli import write_plan_report
+
+            path = write_plan_report(
+                plan, registry, str(cfg.report), refresh=refresh, enabled=bool(cfg.cache.enabled)
+            )
+            print(f"mlops: plan report written to {path}", file=out)
         return plan
     executor = cfg.executor
     model = plan.model

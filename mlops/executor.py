@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .cache import (
     CacheEntry,
     CacheLookup,
@@ -59,6 +60,7 @@ from .schedulers import get_scheduler, run_graph
 from .stages import StageChange, next_assignment
 from .steps import StepContext, _reset_context, _set_context
 from .store import ArtifactRef
+from .tracebacks import StepCrashed, crashed
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -102,6 +104,8 @@ class StepResult:
     payloads: dict[str, bytes] = field(default_factory=dict)
     seconds: float = 0.0
     cache_key: str = ""
+    #: the step's captured log (an artifact reference as JSON), if it printed or logged anything
+    log: dict[str, Any] | None = None
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -113,6 +117,7 @@ class StepResult:
             {},
             self.seconds,
             self.cache_key,
+            self.log,
         )
         return (StepResult, args)
 
@@ -335,9 +340,20 @@ class StepRunner:
         ctx = self._context(sp)
         tok = _set_context(ctx)
         try:
-            returned = step_obj.fn(**kwargs)
-        except Exception as e:
-            raise StepFailedError(sp.name, f"step '{sp.name}' failed: {_describe(e)}") from e
+            with logs.capture() as log:  # the step's stdout, stderr and logging records
+                try:
+                    returned = step_obj.fn(**kwargs)
+                except Exception as e:
+                    failed: Exception | None = e
+                else:
+                    failed = None
+            secrets = config_secret_values(self.plan.config)  # a step may print one
+            log_ref = logs.store(
+                self.registry.artifacts, log, lambda text: hide_values(text, secrets)
+            )
+            log_doc = log_ref.to_json() if log_ref is not None else None
+            if failed is not None:
+                raise crashed(sp.name, failed, log_doc) from failed
         finally:
             _reset_context(tok)
         values = _split_outputs(sp, returned)
@@ -376,6 +392,7 @@ class StepRunner:
             metadata,
             tuple(ctx.stage_requests),
             payloads,
+            log=log_doc,
         )
 
 
@@ -453,6 +470,8 @@ class Execution:
                 "cache_key": result.cache_key,
                 "outputs": {k: v.to_json() for k, v in result.outputs.items()},
             }
+            if result.log is not None:
+                self.records[result.step]["log"] = result.log
             if self.creates_version:
                 for out, ref in result.outputs.items():
                     self.linked[out] = (ref, result.step)
@@ -469,6 +488,10 @@ class Execution:
         text = self.describe(error)
         with self._lock:
             self.records[step] = {"status": str(StepStatus.FAILED), "error": text}
+            if isinstance(error, StepCrashed):  # the step function raised: its code's traceback
+                self.records[step].update(
+                    traceback=hide_values(error.traceback, self._secrets), log=error.log
+                )
         self.progress.event(step, "failed", None, text)
 
     def start(self) -> None:

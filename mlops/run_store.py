@@ -274,7 +274,8 @@ class RunStore:
         ids: set[str] = set()
         for run in self.list():
             for rec in run.step_records.values():
-                for ref in (rec.get("outputs") or {}).values():
+                # a step's outputs, and its captured log (mlops.logs)
+                for ref in [*(rec.get("outputs") or {}).values(), rec.get("log")]:
                     if isinstance(ref, Mapping) and isinstance(ref.get("id"), str):
                         ids.add(ref["id"])
         return ids

@@ -182,6 +182,7 @@ class MlopsConfig:
     executor: ExecutorConf = field(default_factory=ExecutorConf)
     cache: CacheConf = field(default_factory=CacheConf)
     plan: bool = False
+    report: Optional[str] = None  # noqa: UP007, UP045 - plan=true report=FILE: the plan as HTML
 
 
 _registered = False

@@ -132,12 +132,14 @@ def test_runs_and_show_run(populated: Path) -> None:
     res = mlops("runs", cwd=populated)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].split() == ["RUN", "PIPELINE", "STATUS", "STARTED", "SECONDS", "MODEL"]
+    assert lines[0].split() == [
+        "RUN", "PIPELINE", "STATUS", "STARTED", "SECONDS", "MODEL", "PARAMS", "METRICS"
+    ]  # fmt: skip
     assert [line.split()[:3] for line in lines[1:]] == [
         ["run-1", "train", "completed"],
         ["run-2", "predict", "completed"],
     ]
-    assert lines[1].split()[-3:] == ["2.50", "iris", "v1"]
+    assert lines[1].split()[-5:] == ["2.50", "iris", "v1", "-", "accuracy=0.91"]
     doc = json.loads(mlops("runs", "--pipeline", "predict", "--json", cwd=populated).stdout)
     assert [r["id"] for r in doc] == ["run-2"]
     res = mlops("show-run", "run-1", cwd=populated)

@@ -133,7 +133,7 @@ CASES = [
     pytest.param(
         ["+pipeline=train_and_promote", "+modle.name=x"],
         "modle: unknown config key. Did you mean 'model'? Top-level keys: pipeline, model, steps, "
-        "registry, executor, cache, plan.",
+        "registry, executor, cache, plan, report.",
         id="unknown-top-level-key",
     ),
 ]
