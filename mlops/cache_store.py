@@ -195,6 +195,24 @@ class CacheStore:
                 self._stamp_path(loc), {"path": loc, "stamp": st.stamp, "digest": st.digest}
             )
 
+    def steps_of(self, cache_keys: list[str]) -> dict[str, str | None]:
+        """The step each entry was stored by (None for an unreadable one)."""
+        paths = {self.entry_path(k): k for k in cache_keys}
+        docs = self.storage.read_json_many(list(paths))
+        out: dict[str, str | None] = dict.fromkeys(cache_keys)
+        for path, doc in docs.items():
+            if isinstance(doc, dict) and isinstance(doc.get("step"), str):
+                out[paths[path]] = doc["step"]
+        return out
+
+    def clear_indexes(self, step: str | None = None) -> None:
+        """Forget what each step last used (every step's, or ``step``'s in every pipeline)."""
+        for pipeline in self.storage.list("cache/steps"):
+            if step is None:
+                self.storage.delete(f"cache/steps/{pipeline}")
+            else:
+                self.storage.delete(self.index_path(pipeline, step))
+
     def entry_keys(self) -> list[str]:
         """Every stored cache key."""
         keys = []

@@ -23,12 +23,11 @@ than its grace period are kept, so pass ``--grace 0`` to reclaim what a recent r
 
 from __future__ import annotations
 
-import getpass
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import MlopsError, ModelNotFoundError
+from .models import VersionStatus
 from .run_store import Run, RunStatus
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ def delete_runs(registry: Registry, ids: Iterable[str]) -> list[str]:
     for run_id in chosen:
         _check_deletable(by_id[run_id])
     for run_id in dict.fromkeys(chosen):
-        registry.storage.delete(f"runs/{run_id}")
+        registry.runs.delete(run_id)
     return list(dict.fromkeys(chosen))
 
 
@@ -142,21 +141,17 @@ def prune_runs(
     doomed, kept = runs_to_prune(registry, keep_last, pipeline)
     if not dry_run:
         for r in doomed:
-            registry.storage.delete(f"runs/{r.id}")
+            registry.runs.delete(r.id)
     return doomed, kept
 
 
-def _vdir(name: str, number: int) -> str:
-    # the layout of mlops.models (ModelRegistry._vdir); the tombstone belongs there eventually
-    return f"models/{name}/versions/{number:08d}"
-
-
 def deleted_versions(registry: Registry, name: str) -> dict[int, dict[str, Any]]:
-    """The deleted versions of ``name``: number -> tombstone (``user``, ``time``)."""
-    last = registry.models.last_number(name)
-    paths = {f"{_vdir(name, n)}/deleted.json": n for n in range(1, last + 1)}
-    docs = registry.storage.read_json_many(list(paths))
-    return {paths[p]: d for p, d in docs.items() if isinstance(d, dict)}
+    """The deleted versions of ``name``: number -> ``{"user", "time"}``."""
+    return {
+        mv.number: {"user": mv.metadata.get("deleted_by"), "time": mv.metadata.get("deleted")}
+        for mv in registry.models.list_versions(name)
+        if mv.status is VersionStatus.DELETED
+    }
 
 
 def _users_of(registry: Registry, name: str, numbers: set[int]) -> dict[int, list[str]]:
@@ -213,24 +208,9 @@ def delete_versions(
                 models.set_stage(name, holder, "archived")
     already = deleted_versions(registry, name)
     for n in wanted:
-        if n in already:
-            continue
-        folder = _vdir(name, n)
-        # tombstone first: a crash in between leaves a version marked deleted, never a hole
-        registry.storage.write_json(
-            f"{folder}/deleted.json", {"number": n, "user": _user(), "time": time.time()}
-        )
-        for entry in registry.storage.list(folder):
-            if entry not in ("version.json", "deleted.json"):
-                registry.storage.delete(f"{folder}/{entry}")
+        if n not in already:
+            models.delete_version(name, n)
     return wanted
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
 
 
 def clear_cache(registry: Registry, step: str | None = None) -> int:
@@ -239,17 +219,9 @@ def clear_cache(registry: Registry, step: str | None = None) -> int:
     cache = registry.cache
     keys = cache.entry_keys()
     if step is not None:
-        docs = registry.storage.read_json_many([cache.entry_path(k) for k in keys])
-        keys = [
-            k
-            for k in keys
-            if isinstance(d := docs.get(cache.entry_path(k)), dict) and d.get("step") == step
-        ]
+        steps = cache.steps_of(keys)
+        keys = [k for k in keys if steps[k] == step]
     for key in keys:
         cache.delete_entry(key)
-    for pipeline in registry.storage.list("cache/steps"):
-        if step is None:
-            registry.storage.delete(f"cache/steps/{pipeline}")
-        else:
-            registry.storage.delete(cache.index_path(pipeline, step))
+    cache.clear_indexes(step)
     return len(keys)

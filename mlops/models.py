@@ -6,6 +6,8 @@ It owns ``models/`` under the registry root, and nothing else::
     models/<name>/versions/00000007/version.json          the number, taken when the run starts
     models/<name>/versions/00000007/complete.json         the version's artifacts and metrics,
                                                           written once, when its run has made them
+    models/<name>/versions/00000007/deleted.json          a tombstone (who, when): the version was
+                                                          deleted; its number is never reused
     models/<name>/notes/00000003.json                     metadata added later (append-only)
     models/<name>/stages/00000012.json                    the stage history (append-only)
 
@@ -67,6 +69,8 @@ class VersionStatus(str, enum.Enum):
 
     COMPLETE = "complete"
     INCOMPLETE = "incomplete"
+    #: deleted by ``mlops versions delete``: its number stays taken, its contents are gone
+    DELETED = "deleted"
 
     def __str__(self) -> str:
         return self.value
@@ -263,13 +267,17 @@ class ModelRegistry:
         done: dict[str, Any] | None,
         stages: StageChange | None,
         notes: list[Note],
+        tombstone: dict[str, Any] | None = None,
     ) -> ModelVersion:
         rel = f"{self._vdir(name, number)}/complete.json"
         artifacts: dict[str, ArtifactRef] = {}
         metadata: dict[str, Any] = {}
         status = VersionStatus.INCOMPLETE
         try:
-            if done is not None:
+            if tombstone is not None:
+                status = VersionStatus.DELETED
+                metadata = {"deleted_by": tombstone.get("user"), "deleted": tombstone.get("time")}
+            elif done is not None:
                 status = VersionStatus.COMPLETE
                 artifacts = {
                     str(k): ArtifactRef.from_json(v["artifact"])
@@ -350,8 +358,9 @@ class ModelRegistry:
         done = read_record(
             self.storage, f"{self._vdir(name, number)}/complete.json", ("artifacts", "metadata")
         )
+        tomb = read_record(self.storage, f"{self._vdir(name, number)}/deleted.json")
         return self._build(
-            name, number, doc, done, self.current_stages(name), self._read_notes(name)
+            name, number, doc, done, self.current_stages(name), self._read_notes(name), tomb
         )
 
     def list_versions(self, name: str) -> list[ModelVersion]:
@@ -362,12 +371,20 @@ class ModelRegistry:
         cpaths = [f"{self._vdir(name, n)}/complete.json" for n in range(1, last + 1)]
         vdocs = read_records(self.storage, vpaths)
         cdocs = read_records(self.storage, cpaths, ("artifacts", "metadata"))
+        tpaths = [f"{self._vdir(name, n)}/deleted.json" for n in range(1, last + 1)]
+        tdocs = read_records(self.storage, tpaths)
         stages, notes = self.current_stages(name), self._read_notes(name)
         return [
             self._build(
-                name, n, self._version_doc(name, n, vdocs.get(v)), cdocs.get(c), stages, notes
+                name,
+                n,
+                self._version_doc(name, n, vdocs.get(v)),
+                cdocs.get(c),
+                stages,
+                notes,
+                tdocs.get(t),
             )
-            for n, v, c in zip(range(1, last + 1), vpaths, cpaths, strict=True)
+            for n, v, c, t in zip(range(1, last + 1), vpaths, cpaths, tpaths, strict=True)
         ]
 
     def resolve(self, name: str, version: int | str | ModelStages = "latest") -> ModelVersion:
@@ -392,6 +409,12 @@ class ModelRegistry:
             if mv is None:
                 have = _have(self.last_number(name))
                 raise ModelNotFoundError(f"model '{name}' has no version {spec} (it has {have})")
+            if mv.status is VersionStatus.DELETED:
+                who = mv.metadata.get("deleted_by")
+                raise ModelNotFoundError(
+                    f"model '{name}' version {spec} was deleted (by {who}); see "
+                    f"`mlops versions {name}` for the versions there are"
+                )
             if not mv.complete:
                 raise ModelNotFoundError(self._incomplete(mv))
             return mv
@@ -526,6 +549,25 @@ class ModelRegistry:
         mv = self.read_version(name, number)
         assert mv is not None
         return mv
+
+    def delete_version(self, name: str, number: int) -> None:
+        """Delete version ``number``'s contents, keeping its number taken (a tombstone).
+
+        The tombstone is written first: a crash in between leaves a version marked deleted,
+        never a hole in the numbers (which must stay 1..N, see :class:`RecordSequence`). Callers
+        check that no stage holds the version (:meth:`set_stage` it to ``archived`` first).
+        """
+        check_name("model", name)
+        folder = self._vdir(name, number)
+        if read_record(self.storage, f"{folder}/version.json") is None:
+            have = _have(self.last_number(name))
+            raise ModelNotFoundError(f"model '{name}' has no version {number} (it has {have})")
+        self.storage.write_json(
+            f"{folder}/deleted.json", {"number": number, "user": _user(), "time": time.time()}
+        )
+        for entry in self.storage.list(folder):
+            if entry not in ("version.json", "deleted.json"):
+                self.storage.delete(f"{folder}/{entry}")
 
     def add_note(
         self, name: str, number: int, values: Mapping[str, Any], run_id: str | None = None

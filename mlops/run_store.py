@@ -209,6 +209,10 @@ class RunStore:
         """Write ``run``'s record (only the run itself does, at its start and its end)."""
         self.storage.write_json(self._path(run.id), run.to_json())
 
+    def delete(self, run_id: str) -> None:
+        """Remove a run's records (its artifacts stay until gc finds nothing else names them)."""
+        self.storage.delete(f"runs/{check_name('run id', run_id)}")
+
     def beat(self, run_id: str) -> None:
         """Renew the run's lease."""
         self.storage.write_json(
