@@ -13,6 +13,7 @@ matches it, so ``except ValueError`` keeps working for code that does not know m
     ├── StageError (ValueError)             an invalid stage change
     ├── InvalidNameError (ValueError)       a name with ``/``, ``..`` or control characters
     ├── RegistryError (OSError)             the registry cannot be reached or read
+    ├── DamagedRecordError (ValueError)     a stored record that is not valid JSON; carries ``path``
     ├── ArtifactError (ValueError)          an artifact cannot be stored, loaded or verified
     ├── HashingError (TypeError)            a value that cannot be hashed deterministically
     └── StepFailedError (RuntimeError)      a step raised; carries ``step`` and chains the cause
@@ -29,6 +30,7 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "CycleError",
+    "DamagedRecordError",
     "HashingError",
     "InvalidNameError",
     "MlopsError",
@@ -104,6 +106,20 @@ class RegistryError(MlopsError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class DamagedRecordError(MlopsError, ValueError):
+    """A record in the registry exists but is not valid JSON; ``path`` names it.
+
+    Readers raise it rather than treat the record as missing: a damaged record silently read as
+    absent would make an older state look current.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class ArtifactError(MlopsError, ValueError):

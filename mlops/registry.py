@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, ModelNotFoundError, StageError
-from .storage import Storage
+from .storage import open_storage
 from .store import ArtifactRef, ArtifactStore
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class Registry:
     """
 
     def __init__(self, uri: str = ".mlops", *, allow_pickle: bool = False, **storage_options: Any):
-        self.storage = Storage(uri, storage_options)
+        self.storage = open_storage(uri, storage_options)
         self.uri = self.storage.uri
         self.store = ArtifactStore(self.storage, allow_pickle=allow_pickle)
         if self.storage.remote:

@@ -1,0 +1,300 @@
+"""Any fsspec filesystem: memory, S3, GCS, Azure, or a local folder given as a ``file://`` URL.
+
+Each operation is one fsspec call: ``cat_file``, ``ls``, ``find``, ``pipe_file`` (a single PUT
+is visible atomically on object stores), ``pipe_file(mode="create")`` for create-if-absent
+(s3fs sends ``If-None-Match: *``). A streamed payload goes to a local temporary file first
+(hashed as it is written, by the caller) and is then uploaded under its final name with
+``put_file``, which s3fs does as a multipart upload of bounded parts: the object appears only
+when the upload completes, and the payload is never held in memory whole.
+
+The options a user gives (``registry.storage_options``) go to the filesystem unchanged, on top
+of a few defaults: listings are never cached (version numbers and stage history must see other
+writers' creations), and S3 gets bounded timeouts (:mod:`mlops.storage._s3`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import tempfile
+from typing import IO, Any
+
+from ..errors import RegistryError
+from . import _s3
+from .base import PendingWrite, Storage, redact_uri
+
+__all__ = ["FsspecStorage"]
+
+#: filesystems that are not reached over a network
+_NEAR = frozenset({"file", "local", "memory"})
+#: packages that provide a protocol, for the install hint
+_PACKAGES = {"s3": "mlops[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
+#: keys of fsspec's info() that identify a file's content or version, best first
+_STAMP_KEYS = ("ETag", "VersionId", "generation", "md5Hash", "crc32c", "content_md5", "checksum")
+#: keys that at least change when a file is rewritten (filesystems without a content id)
+_CHANGE_KEYS = ("size", "mtime", "ino", "created", "LastModified", "last_modified", "updated")
+#: what check() asks, for protocols where a listing cannot tell a wrong endpoint from an
+#: empty folder
+_PROBES = {"s3": _s3.probe, "s3a": _s3.probe}
+#: adjustments to a new filesystem object, by protocol
+_TUNE = {"s3": _s3.tune, "s3a": _s3.tune}
+#: keywords of put_file for streamed payloads, by protocol
+_UPLOAD = {"s3": _s3.UPLOAD, "s3a": _s3.UPLOAD}
+
+
+class FsspecStorage(Storage):
+    """A folder on an fsspec filesystem.
+
+    Args:
+        uri: any fsspec URL (``s3://bucket/prefix``, ``memory://name``, ``file:///path``).
+        storage_options: passed to the filesystem (endpoint, credentials, timeouts, …).
+
+    Raises:
+        RegistryError: no filesystem for the URL's protocol is installed, or the options are
+            not accepted.
+    """
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
+        raw = str(uri)
+        self.uri = redact_uri(raw)
+        self._protocol = raw.split("://", 1)[0] if "://" in raw else "file"
+        self._options = _with_defaults(self._protocol, dict(storage_options or {}))
+        self._fs, root = self._connect(raw)
+        tune = _TUNE.get(self._protocol)
+        if tune is not None:
+            with self._errors("connect to", ""):
+                tune(self._fs)
+        protocols = self._fs.protocol
+        protocols = {protocols} if isinstance(protocols, str) else set(protocols)
+        self.local = bool(protocols & {"file", "local"})
+        self.remote = not protocols & _NEAR
+        self.root = root.rstrip("/") or "/"
+
+    def _connect(self, raw: str) -> tuple[Any, str]:
+        import fsspec
+
+        try:
+            fs, root = fsspec.core.url_to_fs(raw, **self._options)
+        except ImportError as e:
+            extra = _PACKAGES.get(self._protocol)
+            hint = f" Install it with: pip install '{extra}'" if extra else ""
+            raise RegistryError(
+                f"registry '{self.uri}': no filesystem for '{self._protocol}://' is installed."
+                f"{hint}",
+                self.uri,
+            ) from e
+        except (ValueError, TypeError) as e:
+            raise RegistryError(f"registry '{self.uri}': {e}", self.uri) from e
+        return fs, str(root)
+
+    @property
+    def fs(self) -> Any:
+        return self._fs
+
+    def check(self) -> None:
+        with self._errors("list", ""):
+            try:
+                probe = _PROBES.get(self._protocol)
+                if probe is not None:
+                    probe(self._fs, self.root, self.uri, self._options)
+                elif self._fs.info(self.root).get("type") == "file":
+                    raise NotADirectoryError(self.root)
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e):
+                    raise
+            except NotADirectoryError:
+                raise RegistryError(
+                    f"registry '{self.uri}' is a file, not a folder; point registry.uri at a "
+                    "folder",
+                    self.uri,
+                ) from None
+
+    def _translate(self, error: BaseException, what: str, rel: str) -> BaseException | None:
+        if _is_missing_bucket(error):
+            return RegistryError(
+                f"registry '{self.uri}': the bucket does not exist. Create it, or point "
+                "registry.uri at an existing one.",
+                self.uri,
+            )
+        if _s3.not_s3(error):
+            return _s3.not_s3_error(self._fs, self.uri, "HTTP errors without an S3 error code")
+        return None
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def read(self, rel: str) -> bytes:
+        with self._errors("read", rel):
+            return bytes(self._fs.cat_file(self.path(rel)))
+
+    def open(self, rel: str) -> IO[bytes]:
+        with self._errors("read", rel):
+            f: IO[bytes] = self._fs.open(self.path(rel), "rb")
+            return f
+
+    def read_many(self, rels: list[str]) -> dict[str, bytes]:
+        if not rels:
+            return {}
+        paths = {self.path(r): r for r in rels}
+        out: dict[str, bytes] = {}
+        with self._errors("read", rels[0]):
+            found = self._fs.cat(list(paths), on_error="return")
+            for p, data in found.items():
+                rel = paths.get(p) or paths.get(self._fs._strip_protocol(p))
+                if isinstance(data, FileNotFoundError) and not _is_missing_bucket(data):
+                    continue
+                if isinstance(data, BaseException):
+                    raise data
+                if rel is not None:
+                    out[rel] = bytes(data)
+        return out
+
+    def exists(self, rel: str) -> bool:
+        with self._errors("check", rel):
+            return bool(self._fs.exists(self.path(rel)))
+
+    def has_record(self, rel: str) -> bool:
+        """One GET of the record: on object stores ``exists`` may take two requests (it also
+        asks whether ``rel`` is a folder)."""
+        try:
+            self.read(rel)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _info(self, rel: str) -> dict[str, Any] | None:
+        with self._errors("check", rel):
+            try:
+                info: dict[str, Any] = self._fs.info(self.path(rel))
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e) or _s3.not_s3(e):
+                    raise
+                return None
+        return info if info.get("type", "file") == "file" else None
+
+    def size(self, rel: str) -> int | None:
+        info = self._info(rel)
+        return None if info is None else int(info.get("size") or 0)
+
+    def stamp(self, rel: str) -> str | None:
+        info = self._info(rel)
+        if info is None:
+            return None
+        for key in _STAMP_KEYS:
+            if info.get(key) not in (None, ""):
+                return f"{key}={info[key]}"
+        return ",".join(f"{k}={info[k]}" for k in _CHANGE_KEYS if info.get(k) is not None)
+
+    def list(self, rel: str) -> list[str]:
+        with self._errors("list", rel):
+            try:
+                entries = self._fs.ls(self.path(rel), detail=False)
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e) or _s3.not_s3(e):
+                    raise
+                return []
+        return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
+
+    def walk(self, rel: str) -> dict[str, tuple[int, float | None]]:
+        with self._errors("list", rel):
+            try:
+                found = self._fs.find(self.path(rel), detail=True)
+            except FileNotFoundError as e:
+                if _is_missing_bucket(e) or _s3.not_s3(e):
+                    raise
+                return {}
+        prefix = self.root.rstrip("/") + "/"
+        return {
+            (p[len(prefix) :] if p.startswith(prefix) else p): (int(i.get("size") or 0), _mtime(i))
+            for p, i in sorted(found.items())
+            if i.get("type", "file") == "file"
+        }
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def write(self, rel: str, data: bytes) -> None:
+        with self._errors("write", rel):
+            self._fs.pipe_file(self.path(rel), data)
+
+    def create(self, rel: str, data: bytes) -> bool:
+        if not data:
+            raise ValueError("create() needs a non-empty payload")
+        with self._errors("create", rel):
+            try:
+                self._fs.pipe_file(self.path(rel), data, mode="create")
+            except FileExistsError:
+                return False
+            return True
+
+    def _start_write(self) -> PendingWrite:
+        with self._errors("write", "a temporary file"):
+            return _UploadOnCommit(self)
+
+    def delete(self, rel: str) -> None:
+        with self._errors("delete", rel), contextlib.suppress(FileNotFoundError):
+            self._fs.rm(self.path(rel), recursive=True)
+
+
+class _UploadOnCommit(PendingWrite):
+    """A payload written to a local temporary file, uploaded under its final name on commit."""
+
+    def __init__(self, storage: FsspecStorage) -> None:
+        self._storage = storage
+        fd, self._tmp = tempfile.mkstemp(prefix="mlops-upload-")
+        self._done = False
+        self.file = os.fdopen(fd, "wb")
+
+    def commit(self, rel: str) -> None:
+        if self._done:
+            raise ValueError("this payload was already committed or discarded")
+        st = self._storage
+        self.file.close()
+        with st._errors("write", rel):
+            # on S3 a multipart upload of bounded parts, completed last: only then does the
+            # object exist (see _s3.UPLOAD)
+            st.fs.put_file(self._tmp, st.path(rel), **_UPLOAD.get(st._protocol, {}))
+        self.discard()
+
+    def discard(self) -> None:
+        self.file.close()
+        if not self._done:
+            self._done = True
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+
+
+def _with_defaults(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` on top of mlops' defaults for ``protocol`` (nested dicts merged key by key)."""
+    defaults: dict[str, Any] = {}
+    if protocol not in _NEAR:
+        # a cached listing would make exists() and ls() answer from a past moment
+        defaults["use_listings_cache"] = False
+    if protocol in ("s3", "s3a"):
+        defaults.update(copy.deepcopy(_s3.DEFAULTS))
+    return _merge(defaults, options)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    """A file's modification time from an fsspec info dict, whatever the backend calls it."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if value is not None and hasattr(value, "timestamp"):
+            return float(value.timestamp())
+    return None
+
+
+def _is_missing_bucket(e: BaseException) -> bool:
+    text = f"{type(e).__name__} {e}"
+    return "NoSuchBucket" in text or "bucket does not exist" in text.lower()
