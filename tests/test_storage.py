@@ -156,7 +156,12 @@ def test_concurrent_creates_have_one_winner(
     """Threads racing to create one name: exactly one wins, and its bytes are what is stored."""
     _fsspec_local_is_not_atomic(request)
     for round_ in range(4):
-        results = _race(racers, lambda i: st.create(f"race/{round_}", f"{i}".encode()))
+        name = f"race/{round_}"
+
+        def create(i: int, name: str = name) -> bool:
+            return st.create(name, f"{i}".encode())
+
+        results = _race(racers, create)
         assert sorted(results) == [False] * (racers - 1) + [True]
         assert st.read(f"race/{round_}") == str(results.index(True)).encode()
     assert st.list("race") == [str(r) for r in range(4)]
@@ -257,7 +262,7 @@ def test_delete_removes_files_and_folders(st: Storage) -> None:
 def test_stamp_changes_on_rewrite(st: Storage) -> None:
     """A stamp stays while a file is untouched and changes with every rewrite of its bytes."""
     assert st.stamp("s") is None
-    seen = []
+    seen: list[str | None] = []
     for data in (b"aaaa", b"bbbb", b"cccccc", b"dddd"):  # same size too
         st.write("s", data)
         stamp = st.stamp("s")
@@ -507,4 +512,3 @@ def test_local_staging_folder_only_holds_live_writes(tmp_path: Path) -> None:
         assert len(os.listdir(tmp_path / "reg" / "objects" / "tmp")) == 1
         pending.commit("objects/ab/abc")
     assert os.listdir(tmp_path / "reg" / "objects" / "tmp") == []
-

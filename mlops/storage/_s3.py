@@ -38,10 +38,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-#: put_file keywords for streamed artifacts: parts of 16 MiB, 4 in flight. Enough to keep a
-#: connection busy; little enough that an upload holds no memory of the payload's size (s3fs's
-#: own default, 10 parts of 50 MiB, would hold 500 MB).
-UPLOAD: dict[str, Any] = {"chunksize": 16 << 20, "max_concurrency": 4}
+#: put_file keywords for streamed artifacts: parts of 8 MiB, 4 in flight (about 64 MB of
+#: memory with botocore's copy of each part). As fast as s3fs's own default against moto, which
+#: holds up to 10 parts of 50 MiB and took twice the payload's size in memory for a 318 MB
+#: upload (benchmarks/bench_s3.py).
+UPLOAD: dict[str, Any] = {"chunksize": 8 << 20, "max_concurrency": 4}
 
 
 def tune(fs: Any) -> None:

@@ -24,6 +24,7 @@ registry, the operation and the path.
 from __future__ import annotations
 
 import abc
+import builtins
 import contextlib
 import json
 import re
@@ -152,7 +153,9 @@ class Storage(abc.ABC):
             return None
         return self._parse(rel, data, damaged)
 
-    def read_json_many(self, rels: list[str], *, damaged: Damaged = "raise") -> dict[str, Any]:
+    def read_json_many(
+        self, rels: builtins.list[str], *, damaged: Damaged = "raise"
+    ) -> dict[str, Any]:
         """Like :meth:`read_json` for many records; missing ones are left out.
 
         With ``damaged="none"`` damaged ones are left out too.
