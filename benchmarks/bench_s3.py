@@ -96,10 +96,9 @@ def child(subject: str, size: int, target: str, endpoint: str) -> None:
     ref = store.put(df)
     seconds = time.perf_counter() - started
     peak = _peak()
-    if subject == "local":  # hand the Parquet bytes to the s3fs subject
-        shutil.copyfile(storage.path(ref.path), Path(target).parent / "plain.parquet")
-        storage.delete("objects")  # the next repetition writes it again
-    print(json.dumps({"seconds": seconds, "peak": peak, "bytes": ref.size}))
+    # the path of the Parquet bytes, for the s3fs subject
+    path = storage.path(ref.path)
+    print(json.dumps({"seconds": seconds, "peak": peak, "bytes": ref.size, "path": path}))
 
 
 def _measure(subject: str, size: int, target: str, endpoint: str) -> dict[str, Any]:
@@ -170,20 +169,16 @@ def run(quick: bool) -> dict[str, Row]:
         )
         client.create_bucket(Bucket=_BUCKET)
         samples: dict[str, list[dict[str, Any]]] = {"local": [], "s3": [], "s3fs-put": []}
-        plain = str(tmp / "local" / "plain.parquet")
-        samples["local"].append(_measure("local", size, str(tmp / "local" / "reg"), endpoint))
-        _measure("s3fs-put", size, plain, endpoint)  # warm up the server (its first large
-        _empty(client)  # upload is slower, whoever makes it)
         for i in range(reps):
-            if i:
-                shutil.rmtree(tmp / "local" / "reg", ignore_errors=True)
-                samples["local"].append(
-                    _measure("local", size, str(tmp / "local" / "reg"), endpoint)
-                )
+            shutil.rmtree(tmp / "reg", ignore_errors=True)
+            local = _measure("local", size, str(tmp / "reg"), endpoint)
+            samples["local"].append(local)
+            if i == 0:  # warm up the server: its first large upload is slower, whoever makes it
+                _measure("s3fs-put", size, local["path"], endpoint)
+                _empty(client)
             # alternate which of the two S3 subjects goes first
-            order = ["s3", "s3fs-put"] if i % 2 == 0 else ["s3fs-put", "s3"]
-            for subject in order:
-                target = plain if subject == "s3fs-put" else f"s3://{_BUCKET}/reg{i}"
+            for subject in ["s3", "s3fs-put"] if i % 2 == 0 else ["s3fs-put", "s3"]:
+                target = local["path"] if subject == "s3fs-put" else f"s3://{_BUCKET}/reg{i}"
                 samples[subject].append(_measure(subject, size, target, endpoint))
                 _empty(client)
     finally:

@@ -512,3 +512,82 @@ def test_local_staging_folder_only_holds_live_writes(tmp_path: Path) -> None:
         assert len(os.listdir(tmp_path / "reg" / "objects" / "tmp")) == 1
         pending.commit("objects/ab/abc")
     assert os.listdir(tmp_path / "reg" / "objects" / "tmp") == []
+
+
+# -- the command line on endpoints that are not S3 ----------------------------------------------
+
+
+def _cli_options(endpoint: str, timeout: float) -> list[str]:
+    return [
+        "-o",
+        f"client_kwargs.endpoint_url={endpoint}",
+        "-o",
+        "key=testing",
+        "-o",
+        "secret=testing",
+        "-o",
+        f"config_kwargs.connect_timeout={timeout}",
+        "-o",
+        f"config_kwargs.read_timeout={timeout}",
+    ]
+
+
+@pytest.mark.parametrize("command", [["versions", "iris_classifier"], ["gc"], ["models"]])
+def test_cli_on_a_404_endpoint(
+    fake_http_endpoint: Callable[[str], str], workdir: Path, command: list[str]
+) -> None:
+    """`mlops versions`/`gc`/`models` on a 404-everything endpoint: one line, exit 1."""
+    from conftest import run_mlops
+
+    endpoint = fake_http_endpoint("404")
+    result = run_mlops(
+        *command, "--registry", "s3://bucket/reg", *_cli_options(endpoint, 2), cwd=workdir
+    )
+    assert result.returncode == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: registry 's3://bucket/reg': the endpoint {endpoint} is not an S3 endpoint (it "
+        "answered HTTP 404 without an S3 error code). Check "
+        "registry.storage_options.client_kwargs.endpoint_url."
+    ]
+
+
+def test_cli_on_a_silent_endpoint(silent_endpoint: str, workdir: Path) -> None:
+    """`mlops versions` on an endpoint that never answers: one line within the timeouts."""
+    import time
+
+    from conftest import run_mlops
+
+    started = time.monotonic()
+    result = run_mlops(
+        "versions",
+        "m",
+        "--registry",
+        "s3://bucket/reg",
+        *_cli_options(silent_endpoint, 0.5),
+        cwd=workdir,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.output
+    assert time.monotonic() - started < 20
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "did not answer within 2 s" in lines[0], lines
+
+
+def test_pipeline_run_on_a_404_endpoint(
+    fake_http_endpoint: Callable[[str], str], workdir: Path
+) -> None:
+    """A pipeline run against a 404-everything endpoint stops with one line, no traceback."""
+    from conftest import run_mlops
+
+    endpoint = fake_http_endpoint("404")
+    result = run_mlops(
+        "+pipeline=train_and_promote",
+        "registry.uri=s3://bucket/reg",
+        f"+registry.storage_options.client_kwargs.endpoint_url={endpoint}",
+        "+registry.storage_options.key=testing",
+        "+registry.storage_options.secret=testing",
+        cwd=workdir,
+    )
+    assert result.returncode == 1, result.output
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert f"the endpoint {endpoint} is not an S3 endpoint" in result.stderr
