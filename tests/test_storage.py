@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 import uuid
@@ -354,7 +355,7 @@ def test_s3_large_payload_is_a_multipart_upload(
 ) -> None:
     """A payload of several parts is uploaded in parts and appears whole, with a multipart ETag."""
     st = open_storage(f"{s3_bucket}/reg", s3_server.storage_options)
-    payload = os.urandom(40 << 20)  # more than two 16 MiB parts
+    payload = os.urandom(40 << 20)  # several parts
     with st.writer() as pending:
         for i in range(0, len(payload), 1 << 20):
             pending.file.write(payload[i : i + (1 << 20)])
@@ -362,7 +363,8 @@ def test_s3_large_payload_is_a_multipart_upload(
         pending.commit("objects/ef/big")
     assert st.read("objects/ef/big") == payload
     stamp = st.stamp("objects/ef/big")
-    assert stamp is not None and stamp.endswith('-3"'), stamp  # 3 parts
+    # a multipart upload's ETag ends in its number of parts
+    assert stamp is not None and re.search(r'-[2-9]\d*"$', stamp), stamp
     assert list(private_tmp.iterdir()) == []
 
 

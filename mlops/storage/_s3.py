@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import RegistryError
 
-__all__ = ["DEFAULTS", "UPLOAD", "not_s3", "probe", "tune"]
+__all__ = ["DEFAULTS", "UPLOAD", "explain", "not_s3", "probe", "tune"]
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -130,6 +130,13 @@ def not_s3(error: BaseException) -> bool:
                 return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def explain(error: BaseException, fs: Any, uri: str) -> RegistryError | None:
+    """The error to raise instead of ``error`` if it came from a server that is not S3."""
+    if not_s3(error):
+        return not_s3_error(fs, uri, "HTTP errors without an S3 error code")
+    return None
 
 
 def not_s3_error(fs: Any, uri: str, answer: str) -> RegistryError:

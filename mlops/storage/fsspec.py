@@ -1,4 +1,4 @@
-"""Any fsspec filesystem: memory, S3, GCS, Azure, or a local folder given as a ``file://`` URL.
+"""Any fsspec filesystem: memory, S3, GCS, Azure, … (and a ``file://`` folder, for tests only).
 
 Each operation is one fsspec call: ``cat_file``, ``ls``, ``find``, ``pipe_file`` (a single PUT
 is visible atomically on object stores), ``pipe_file(mode="create")`` for create-if-absent
@@ -18,6 +18,8 @@ import contextlib
 import copy
 import os
 import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import RegistryError
@@ -34,13 +36,31 @@ _PACKAGES = {"s3": "mlops[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "a
 _STAMP_KEYS = ("ETag", "VersionId", "generation", "md5Hash", "crc32c", "content_md5", "checksum")
 #: keys that at least change when a file is rewritten (filesystems without a content id)
 _CHANGE_KEYS = ("size", "mtime", "ino", "created", "LastModified", "last_modified", "updated")
-#: what check() asks, for protocols where a listing cannot tell a wrong endpoint from an
-#: empty folder
-_PROBES = {"s3": _s3.probe, "s3a": _s3.probe}
-#: adjustments to a new filesystem object, by protocol
-_TUNE = {"s3": _s3.tune, "s3a": _s3.tune}
-#: keywords of put_file for streamed payloads, by protocol
-_UPLOAD = {"s3": _s3.UPLOAD, "s3a": _s3.UPLOAD}
+
+
+@dataclass(frozen=True)
+class _Protocol:
+    """What mlops adds to fsspec for one protocol; most protocols need nothing."""
+
+    #: storage options under the user's (nested dicts merged key by key)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: called with each new filesystem object
+    tune: Callable[[Any], None] | None = None
+    #: check()'s request, where a listing cannot tell a wrong endpoint from an empty folder:
+    #: ``probe(fs, root, uri, options)``
+    probe: Callable[[Any, str, str, dict[str, Any]], None] | None = None
+    #: keywords of put_file for streamed payloads
+    upload: Mapping[str, Any] = field(default_factory=dict)
+    #: the error to raise for a backend error that means more than it says (a "missing file"
+    #: that is an answer from a server that is not S3): ``explain(error, fs, uri)``
+    explain: Callable[[BaseException, Any, str], BaseException | None] | None = None
+
+
+_S3 = _Protocol(
+    defaults=_s3.DEFAULTS, tune=_s3.tune, probe=_s3.probe, upload=_s3.UPLOAD, explain=_s3.explain
+)
+_PROTOCOLS = {"s3": _S3, "s3a": _S3}
+_NOTHING = _Protocol()
 
 
 class FsspecStorage(Storage):
@@ -59,12 +79,12 @@ class FsspecStorage(Storage):
         raw = str(uri)
         self.uri = redact_uri(raw)
         self._protocol = raw.split("://", 1)[0] if "://" in raw else "file"
+        self._adds = _PROTOCOLS.get(self._protocol, _NOTHING)
         self._options = _with_defaults(self._protocol, dict(storage_options or {}))
         self._fs, root = self._connect(raw)
-        tune = _TUNE.get(self._protocol)
-        if tune is not None:
+        if self._adds.tune is not None:
             with self._errors("connect to", ""):
-                tune(self._fs)
+                self._adds.tune(self._fs)
         protocols = self._fs.protocol
         protocols = {protocols} if isinstance(protocols, str) else set(protocols)
         self.local = bool(protocols & {"file", "local"})
@@ -95,13 +115,12 @@ class FsspecStorage(Storage):
     def check(self) -> None:
         with self._errors("list", ""):
             try:
-                probe = _PROBES.get(self._protocol)
-                if probe is not None:
-                    probe(self._fs, self.root, self.uri, self._options)
+                if self._adds.probe is not None:
+                    self._adds.probe(self._fs, self.root, self.uri, self._options)
                 elif self._fs.info(self.root).get("type") == "file":
                     raise NotADirectoryError(self.root)
             except FileNotFoundError as e:
-                if _is_missing_bucket(e):
+                if not self._missing(e):
                     raise
             except NotADirectoryError:
                 raise RegistryError(
@@ -117,9 +136,14 @@ class FsspecStorage(Storage):
                 "registry.uri at an existing one.",
                 self.uri,
             )
-        if _s3.not_s3(error):
-            return _s3.not_s3_error(self._fs, self.uri, "HTTP errors without an S3 error code")
+        if self._adds.explain is not None:
+            return self._adds.explain(error, self._fs, self.uri)
         return None
+
+    def _missing(self, error: FileNotFoundError) -> bool:
+        """True if ``error`` means only that the file is not there (not a missing bucket, not a
+        server that is not what the URL says)."""
+        return self._translate(error, "", "") is None
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -141,7 +165,7 @@ class FsspecStorage(Storage):
             found = self._fs.cat(list(paths), on_error="return")
             for p, data in found.items():
                 rel = paths.get(p) or paths.get(self._fs._strip_protocol(p))
-                if isinstance(data, FileNotFoundError) and not _is_missing_bucket(data):
+                if isinstance(data, FileNotFoundError) and self._missing(data):
                     continue
                 if isinstance(data, BaseException):
                     raise data
@@ -167,7 +191,7 @@ class FsspecStorage(Storage):
             try:
                 info: dict[str, Any] = self._fs.info(self.path(rel))
             except FileNotFoundError as e:
-                if _is_missing_bucket(e) or _s3.not_s3(e):
+                if not self._missing(e):
                     raise
                 return None
         return info if info.get("type", "file") == "file" else None
@@ -190,7 +214,7 @@ class FsspecStorage(Storage):
             try:
                 entries = self._fs.ls(self.path(rel), detail=False)
             except FileNotFoundError as e:
-                if _is_missing_bucket(e) or _s3.not_s3(e):
+                if not self._missing(e):
                     raise
                 return []
         return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
@@ -200,7 +224,7 @@ class FsspecStorage(Storage):
             try:
                 found = self._fs.find(self.path(rel), detail=True)
             except FileNotFoundError as e:
-                if _is_missing_bucket(e) or _s3.not_s3(e):
+                if not self._missing(e):
                     raise
                 return {}
         prefix = self.root.rstrip("/") + "/"
@@ -252,7 +276,7 @@ class _UploadOnCommit(PendingWrite):
         with st._errors("write", rel):
             # on S3 a multipart upload of bounded parts, completed last: only then does the
             # object exist (see _s3.UPLOAD)
-            st.fs.put_file(self._tmp, st.path(rel), **_UPLOAD.get(st._protocol, {}))
+            st.fs.put_file(self._tmp, st.path(rel), **st._adds.upload)
         self.discard()
 
     def discard(self) -> None:
@@ -265,12 +289,10 @@ class _UploadOnCommit(PendingWrite):
 
 def _with_defaults(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` on top of mlops' defaults for ``protocol`` (nested dicts merged key by key)."""
-    defaults: dict[str, Any] = {}
+    defaults = copy.deepcopy(dict(_PROTOCOLS.get(protocol, _NOTHING).defaults))
     if protocol not in _NEAR:
         # a cached listing would make exists() and ls() answer from a past moment
         defaults["use_listings_cache"] = False
-    if protocol in ("s3", "s3a"):
-        defaults.update(copy.deepcopy(_s3.DEFAULTS))
     return _merge(defaults, options)
 
 
