@@ -198,11 +198,17 @@ def local_dask_cluster(n_workers: int = 2) -> Iterator[str]:
 @pytest.fixture
 def fake_http_endpoint() -> Iterator[Any]:
     """Start HTTP servers on 127.0.0.1 that are not S3: ``start("404")`` answers 404 to every
-    request, ``start("html")`` a web page; each call returns the server's URL."""
+    request (``"403"``, ``"500"`` likewise), ``start("html")`` a web page; each call returns
+    the server's URL."""
     import http.server
     import threading
 
-    pages = {"404": (404, b"Not Found", "text/plain"), "html": (200, b"<html>hi</html>", "text/html")}
+    pages = {
+        "403": (403, b"Forbidden", "text/plain"),
+        "404": (404, b"Not Found", "text/plain"),
+        "500": (500, b"Internal Server Error", "text/plain"),
+        "html": (200, b"<html>hi</html>", "text/html"),
+    }
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(kind: str) -> str:

@@ -404,31 +404,55 @@ def _fake_options(endpoint: str, timeout: float = 1.0) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("kind", ["404", "html"])
-def test_not_an_s3_endpoint(fake_http_endpoint: Callable[[str], str], kind: str) -> None:
-    """An endpoint answering 404 or a web page to everything is 'not an S3 endpoint' at open."""
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [
+        ("404", "HTTP 404 without an S3 error code"),
+        ("403", "HTTP 403 without an S3 error code"),
+        ("500", "HTTP 500 without an S3 error code"),
+        ("html", "a listing without the bucket's name"),
+    ],
+)
+def test_not_an_s3_endpoint(
+    fake_http_endpoint: Callable[[str], str], kind: str, answer: str
+) -> None:
+    """An endpoint answering an error or a web page to everything is 'not an S3 endpoint' at
+    open, whatever the status."""
     endpoint = fake_http_endpoint(kind)
     st = open_storage("s3://bucket/reg", _fake_options(endpoint))
     with pytest.raises(RegistryError) as info:
         st.check()
-    assert str(info.value).startswith(
-        f"registry 's3://bucket/reg': the endpoint {endpoint} is not an S3 endpoint"
+    assert str(info.value) == (
+        f"registry 's3://bucket/reg': the endpoint {endpoint} is not an S3 endpoint (it "
+        f"answered {answer}). Check registry.storage_options.client_kwargs.endpoint_url."
     )
-    assert "\n" not in str(info.value)
 
 
-def test_not_an_s3_endpoint_on_every_operation(fake_http_endpoint: Callable[[str], str]) -> None:
-    """Past the open, reads and listings on a 404-everything endpoint still say so."""
-    st = open_storage("s3://bucket/reg", _fake_options(fake_http_endpoint("404")))
-    for call in (
-        lambda: st.read_json("models/m/versions/head.json"),
-        lambda: st.list("models"),
-        lambda: st.walk(""),
-        lambda: st.has_record("x"),
-        lambda: st.write("x", b"1"),
-    ):
-        with pytest.raises(RegistryError, match="is not an S3 endpoint"):
+@pytest.mark.parametrize("kind", ["404", "403", "500"])
+def test_not_an_s3_endpoint_on_every_operation(
+    fake_http_endpoint: Callable[[str], str], kind: str
+) -> None:
+    """Past the open, every operation on an error-everything endpoint fails with a RegistryError;
+    those whose request has an answer body (all but s3fs's HEADs) say it is not S3."""
+    st = open_storage("s3://bucket/reg", _fake_options(fake_http_endpoint(kind)))
+    by_head = {"read", "has_record", "size", "stamp", "read_many"}
+    calls: dict[str, Callable[[], object]] = {
+        "read": lambda: st.read_json("models/m/versions/head.json"),
+        "has_record": lambda: st.has_record("x"),
+        "size": lambda: st.size("x"),
+        "stamp": lambda: st.stamp("x"),
+        "read_many": lambda: st.read_many(["x", "y"]),
+        "list": lambda: st.list("models"),
+        "walk": lambda: st.walk(""),
+        "write": lambda: st.write("x", b"1"),
+        "create": lambda: st.create("x", b"1"),
+        "delete": lambda: st.delete("x"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(RegistryError) as info:
             call()
+        if kind == "404" or name not in by_head:
+            assert "is not an S3 endpoint" in str(info.value), (name, str(info.value))
 
 
 def test_silent_endpoint_fails_within_the_timeout(silent_endpoint: str) -> None:

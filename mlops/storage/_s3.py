@@ -104,16 +104,13 @@ def probe(fs: Any, root: str, uri: str, options: dict[str, Any]) -> None:
             "and connect_timeout (seconds).",
             uri,
         ) from e
-    except FileNotFoundError as e:
-        if not_s3(e):
-            raise not_s3_error(fs, uri, "HTTP 404 without an S3 error code") from e
-        raise
     if not isinstance(answer, dict) or answer.get("Name") != bucket:
         raise not_s3_error(fs, uri, "a listing without the bucket's name")
 
 
-def not_s3(error: BaseException) -> bool:
-    """True if ``error`` comes from an answer S3 never gives: an error with no S3 error code.
+def not_s3(error: BaseException) -> str | None:
+    """The HTTP status of an answer S3 never gives behind ``error`` (an error with no S3 error
+    code), or None.
 
     S3 names every error of a request with a body (``NoSuchBucket``, ``AccessDenied``, …); only
     answers to HEAD requests carry a bare HTTP status, since they have no body.
@@ -127,15 +124,16 @@ def not_s3(error: BaseException) -> bool:
         if isinstance(response, dict) and not operation.startswith("Head"):
             code = str((response.get("Error") or {}).get("Code", ""))
             if code.isdigit():
-                return True
+                return code
         e = e.__cause__ or e.__context__
-    return False
+    return None
 
 
 def explain(error: BaseException, fs: Any, uri: str) -> RegistryError | None:
     """The error to raise instead of ``error`` if it came from a server that is not S3."""
-    if not_s3(error):
-        return not_s3_error(fs, uri, "HTTP errors without an S3 error code")
+    status = not_s3(error)
+    if status is not None:
+        return not_s3_error(fs, uri, f"HTTP {status} without an S3 error code")
     return None
 
 

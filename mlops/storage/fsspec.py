@@ -255,8 +255,12 @@ class FsspecStorage(Storage):
             return _UploadOnCommit(self)
 
     def delete(self, rel: str) -> None:
-        with self._errors("delete", rel), contextlib.suppress(FileNotFoundError):
-            self._fs.rm(self.path(rel), recursive=True)
+        with self._errors("delete", rel):
+            try:
+                self._fs.rm(self.path(rel), recursive=True)
+            except FileNotFoundError as e:
+                if not self._missing(e):
+                    raise
 
 
 class _UploadOnCommit(PendingWrite):
