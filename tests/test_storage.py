@@ -530,6 +530,18 @@ def test_root_that_is_a_file(tmp_path: Path, backend: str) -> None:
         st.create("models/m/1.json", b"1")
 
 
+@pytest.mark.parametrize("op", ["write", "create"])
+def test_local_os_refusal_is_one_message(tmp_path: Path, op: str) -> None:
+    """An OS error on a local folder (here a name too long) names the path and the reason, and
+    leaves no temporary file."""
+    st = LocalStorage(str(tmp_path / "reg"))
+    rel = f"models/{'m' * 300}/1.json"
+    with pytest.raises(RegistryError) as info:
+        getattr(st, op)(rel, b"{}")
+    assert str(info.value) == f"registry '{st.uri}': cannot {op} '{rel}': File name too long"
+    assert st.walk_files("") == {}
+
+
 def test_local_staging_folder_only_holds_live_writes(tmp_path: Path) -> None:
     """The local backend stages streamed payloads in objects/tmp/ and empties it again."""
     st = LocalStorage(str(tmp_path / "reg"))

@@ -69,6 +69,14 @@ class LocalStorage(Storage):
                 "not a folder. Point registry.uri at a folder.",
                 self.uri,
             )
+        if isinstance(error, OSError) and not isinstance(
+            error, (FileNotFoundError, PermissionError)
+        ):
+            # a full disk, a name too long, an I/O error: the folder is there, it said no
+            return RegistryError(
+                f"registry '{self.uri}': cannot {what} '{rel}': {error.strerror or error}",
+                self.uri,
+            )
         return None
 
     # -- reads ------------------------------------------------------------------------------------
