@@ -40,7 +40,7 @@ def run(quick: bool) -> dict[str, Row]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlops.storage import Storage
+    from mlops.storage import open_storage
     from mlops.store import ArtifactStore
 
     size = 4 * MB if tiny() else 400 * MB
@@ -48,7 +48,7 @@ def run(quick: bool) -> dict[str, Row]:
     df = _frame(size)
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-cache-"))
     try:
-        store = ArtifactStore(Storage(str(tmp / "registry")))
+        store = ArtifactStore(open_storage(str(tmp / "registry")))
         plain = tmp / "plain.parquet"
         ref = store.put(df)  # warm up (imports, allocator), and the object to load
 

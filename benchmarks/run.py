@@ -49,6 +49,13 @@ BENCHMARKS: list[tuple[str, dict[str, str]]] = [
         },
     ),
     (
+        "bench_s3",
+        {
+            "s3: store a 512 MB DataFrame, peak memory": "<= 1.2x local write",
+            "s3: store a 512 MB DataFrame, time": "<= 1.5x s3fs put",
+        },
+    ),
+    (
         "bench_registry",
         {
             "registry: resolve production (10,000 versions)": "< 20 ms",

@@ -346,7 +346,7 @@ class CacheLookup:
             if ref.id not in self._stamps:
                 self._stamps[ref.id] = self.artifacts.stamp(ref)
             now = self._stamps[ref.id]
-        if now is None or not now.startswith(f"{ref.size}-"):
+        if now is None:
             return Problem.MISSING
         if stamp is not None and now == stamp:
             return None

@@ -119,7 +119,7 @@ class CacheStore:
 
     def read_entry_doc(self, cache_key: str) -> dict[str, Any] | None:
         """The raw entry document, or None if missing or unreadable."""
-        doc = self.storage.read_json(self.entry_path(cache_key))
+        doc = self.storage.read_json(self.entry_path(cache_key), damaged="none")
         return doc if isinstance(doc, dict) else None
 
     @staticmethod
@@ -138,7 +138,7 @@ class CacheStore:
         self.storage.delete(self.entry_path(cache_key))
 
     def read_index(self, pipeline: str, step: str) -> IndexRecord | None:
-        doc = self.storage.read_json(self.index_path(pipeline, step))
+        doc = self.storage.read_json(self.index_path(pipeline, step), damaged="none")
         if not isinstance(doc, dict):
             return None
         key = doc.get("key")
@@ -151,7 +151,7 @@ class CacheStore:
     def read_index_keys(self, pipeline: str, steps: list[str]) -> dict[str, str | None]:
         """The cache key each of ``steps`` last used, in one batch read."""
         paths = {self.index_path(pipeline, s): s for s in steps}
-        docs = self.storage.read_json_many(list(paths))
+        docs = self.storage.read_json_many(list(paths), damaged="none")
         out: dict[str, str | None] = {}
         for path, step in paths.items():
             doc = docs.get(path)
@@ -179,7 +179,7 @@ class CacheStore:
         """The remembered stamps of local files, by absolute path."""
         paths = {self._stamp_path(loc): loc for loc in locations}
         out: dict[str, FileStamp] = {}
-        for rel, doc in self.storage.read_json_many(list(paths)).items():
+        for rel, doc in self.storage.read_json_many(list(paths), damaged="none").items():
             loc = paths[rel]
             if isinstance(doc, dict) and doc.get("path") == loc:
                 out[loc] = FileStamp(str(doc.get("stamp")), str(doc.get("digest")))
@@ -198,7 +198,7 @@ class CacheStore:
     def steps_of(self, cache_keys: list[str]) -> dict[str, str | None]:
         """The step each entry was stored by (None for an unreadable one)."""
         paths = {self.entry_path(k): k for k in cache_keys}
-        docs = self.storage.read_json_many(list(paths))
+        docs = self.storage.read_json_many(list(paths), damaged="none")
         out: dict[str, str | None] = dict.fromkeys(cache_keys)
         for path, doc in docs.items():
             if isinstance(doc, dict) and isinstance(doc.get("step"), str):

@@ -193,3 +193,80 @@ def local_dask_cluster(n_workers: int = 2) -> Iterator[str]:
         n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         yield str(cluster.scheduler_address)
+
+
+@pytest.fixture
+def fake_http_endpoint() -> Iterator[Any]:
+    """Start HTTP servers on 127.0.0.1 that are not S3: ``start("404")`` answers 404 to every
+    request (``"403"``, ``"500"`` likewise), ``start("html")`` a web page; each call returns
+    the server's URL."""
+    import http.server
+    import threading
+
+    pages = {
+        "403": (403, b"Forbidden", "text/plain"),
+        "404": (404, b"Not Found", "text/plain"),
+        "500": (500, b"Internal Server Error", "text/plain"),
+        "html": (200, b"<html>hi</html>", "text/html"),
+    }
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(kind: str) -> str:
+        status, body, ctype = pages[kind]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length and self.headers.get("Expect", "").lower() != "100-continue":
+                    self.rfile.read(length)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers; yields its URL."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+    for conn in accepted:
+        conn.close()
