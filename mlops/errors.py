@@ -13,7 +13,7 @@ matches it, so ``except ValueError`` keeps working for code that does not know m
     ├── StageError (ValueError)             an invalid stage change
     ├── InvalidNameError (ValueError)       a name with ``/``, ``..`` or control characters
     ├── RegistryError (OSError)             the registry cannot be reached or read
-    │   └── DamagedRecordError              a record that exists but cannot be read (``path``)
+    │   └── DamagedRecordError (ValueError) a record that exists but cannot be read (``path``)
     ├── ArtifactError (ValueError)          an artifact cannot be stored, loaded or verified
     ├── HashingError (TypeError)            a value that cannot be hashed deterministically
     └── StepFailedError (RuntimeError)      a step raised; carries ``step`` and chains the cause
@@ -108,7 +108,7 @@ class RegistryError(MlopsError, OSError):
         return str(self.args[0])
 
 
-class DamagedRecordError(RegistryError):
+class DamagedRecordError(RegistryError, ValueError):
     """A registry record exists but is not what it must be (truncated, garbage, wrong shape).
 
     Readers never fall back to an older state when they meet one: they raise this, naming the
