@@ -15,13 +15,25 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .check import add_arguments as _check_arguments
+from .check import check_command as _check
 from .errors import MlopsError
 from .gc import DEFAULT_GRACE, collect_garbage
 
 __all__ = ["COMMANDS", "main"]
 
 #: Every command, in the order of ``mlops --help`` (the README documents each one).
-COMMANDS = ("models", "versions", "promote", "rollback", "history", "runs", "show-run", "gc")
+COMMANDS = (
+    "models",
+    "versions",
+    "promote",
+    "rollback",
+    "history",
+    "runs",
+    "show-run",
+    "gc",
+    "check",
+)
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -343,6 +355,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete unreferenced objects even while runs are in progress",
     )
+    p = add(
+        "check",
+        _check,
+        "verify every record and object hash; list what is damaged and what depends on it "
+        "(exit 1 if anything is)",
+    )
+    _check_arguments(p)
     assert tuple(sub.choices) == COMMANDS
     return parser
 
