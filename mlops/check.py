@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from .errors import DamagedRecordError, MlopsError, RunNotFoundError
-from .gc import DEFAULT_GRACE
+from .gc import ASIDE_PREFIX, DEFAULT_GRACE, moved_aside, put_back
 from .hashing import Hasher
 from .records import RecordSequence, read_record
 from .run_store import RunStatus
@@ -516,9 +516,25 @@ class _Checker:
                 self.object_finding(path, oid, problem)
             if self.progress is not None and (i % PROGRESS_EVERY == 0 or i == total):
                 self.progress(i, total)
+        aside = {p.rsplit("/", 1)[-1]: (a, p) for a, p in moved_aside(self.reg).items()}
         for oid in sorted(set(self.users) - seen):
+            path = f"objects/{oid[:2]}/{oid}"
+            if oid in aside:
+                self.add(
+                    Finding(
+                        path,
+                        f"missing: a gc moved it aside to {aside[oid][0]} and has not put it "
+                        "back (it is still running, or was killed)",
+                        affects=tuple(self.users[oid]),
+                        fix="`mlops gc` or `mlops check --repair` puts it back",
+                        repaired=f"put back from {aside[oid][0]}" if self.repair else "",
+                    )
+                )
+                if self.repair:
+                    put_back(self.reg, {aside[oid][0]: path})
+                continue
             self.bad_objects[oid] = "missing"
-            self.object_finding(f"objects/{oid[:2]}/{oid}", oid, "missing")
+            self.object_finding(path, oid, "missing")
         return total
 
     def hashes_to(self, path: str, oid: str) -> bool:
@@ -563,6 +579,16 @@ class _Checker:
         for path, (_, mtime) in sorted(self.storage.walk("").items()):
             name = path.rsplit("/", 1)[-1]
             if not (name.startswith(".tmp-") or path.startswith("objects/tmp/")):
+                continue
+            if path.startswith(f"objects/tmp/{ASIDE_PREFIX}"):
+                self.add(
+                    Finding(
+                        path,
+                        "an object a gc moved aside before deleting it; if that gc was killed, "
+                        "the next `mlops gc` puts it back",
+                        Severity.NOTICE,
+                    )
+                )
                 continue
             if mtime is not None and now - mtime < self.grace:
                 continue  # a write may be in progress
