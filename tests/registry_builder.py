@@ -16,7 +16,6 @@ from mlops.cache_store import CacheEntry
 from mlops.file_inputs import FileStamp
 from mlops.registry import Registry
 from mlops.run_store import Run, RunStatus
-from mlops.stages import ChangeReason
 
 T0 = 1_790_000_000.0
 

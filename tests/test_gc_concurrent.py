@@ -110,6 +110,7 @@ def test_a_reused_orphan_is_never_deleted_under_a_run(project: Path) -> None:
     gc = subprocess.Popen(
         [sys.executable, "-c", GC_LOOP, uri, str(stop)],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=project,
     )
@@ -125,8 +126,9 @@ def test_a_reused_orphan_is_never_deleted_under_a_run(project: Path) -> None:
                 failed.append(str(e))
     finally:
         stop.touch()
-        passes = gc.communicate(timeout=60)[0].split()
-    assert len(passes) > 12, "the gc loop hardly ran"
+        out, err = gc.communicate(timeout=60)
+    assert gc.returncode == 0, err
+    assert len(out.split()) > 12, "the gc loop hardly ran"
     assert len(failed) <= 2, failed
     complete = [v for v in reg.list_model_versions("gcrace") if v.complete]
     assert len(complete) >= 10
