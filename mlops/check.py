@@ -81,6 +81,7 @@ class Finding:
         affects: what depends on it (cache entries, runs, versions, stage resolution).
         fix: how to recover, when ``--repair`` cannot.
         repaired: what ``--repair`` did about it ("" if nothing).
+        fixed: whether that dealt with it (a complete version's missing artifact is not).
     """
 
     path: str
@@ -89,6 +90,7 @@ class Finding:
     affects: tuple[str, ...] = ()
     fix: str = ""
     repaired: str = ""
+    fixed: bool = False
 
     @property
     def damaged(self) -> bool:
@@ -102,6 +104,7 @@ class Finding:
             "affects": list(self.affects),
             "fix": self.fix,
             "repaired": self.repaired,
+            "fixed": self.fixed,
         }
 
 
@@ -123,7 +126,7 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         """True if nothing is damaged, or ``--repair`` dealt with every damage."""
-        return all(f.repaired for f in self.damage)
+        return all(f.fixed for f in self.damage)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,10 +147,10 @@ class CheckReport:
                 lines.append(f"          affects: {'; '.join(f.affects)}")
             if f.repaired:
                 lines.append(f"          repaired: {f.repaired}")
-            elif f.fix:
+            if f.fix and not f.fixed:
                 lines.append(f"          fix: {f.fix}")
         n = len(self.damage)
-        unrepaired = sum(1 for f in self.damage if not f.repaired)
+        unrepaired = sum(1 for f in self.damage if not f.fixed)
         summary = f"checked {self.objects} objects and {self.records} records in {self.uri}: " + (
             f"{n} damaged" if n else "no damage"
         )
@@ -273,6 +276,7 @@ class _Checker:
                 severity,
                 fix="`mlops check --repair` rewrites it (a hint only saves probes)",
                 repaired=repaired,
+                fixed=self.repair,
             )
         )
 
@@ -295,7 +299,15 @@ class _Checker:
                 existing.add(n)
                 continue
             if doc is None:
-                continue  # reported as a gap above
+                self.add(
+                    Finding(
+                        vrel,
+                        f"missing, though versions up to {top} exist",
+                        affects=what_reads,
+                        fix="restore it from a backup",
+                    )
+                )
+                continue
             existing.add(n)
             try:
                 doc = models._version_doc(name, n, doc)
@@ -429,6 +441,7 @@ class _Checker:
                         f"{_problem(e)}; it reads as an expired lease",
                         fix="`mlops check --repair` deletes it",
                         repaired=repaired,
+                        fixed=self.repair,
                     )
                 )
             for step, rec in run.step_records.items():
@@ -467,6 +480,7 @@ class _Checker:
                         affects=("gc (refuses to run)", f"the step with cache key {key[:12]}"),
                         fix="`mlops check --repair` deletes it (the step runs again)",
                         repaired=self.delete(rel) if self.repair else "",
+                        fixed=self.repair,
                     )
                 )
         for path in self.storage.walk("cache"):
@@ -494,6 +508,7 @@ class _Checker:
                         else ("the hash of a declared input file",),
                         fix="`mlops check --repair` deletes it (it is rebuilt by the next run)",
                         repaired=self.delete(path) if self.repair else "",
+                        fixed=self.repair,
                     )
                 )
 
@@ -528,6 +543,7 @@ class _Checker:
                         affects=tuple(self.users[oid]),
                         fix="`mlops gc` or `mlops check --repair` puts it back",
                         repaired=f"put back from {aside[oid][0]}" if self.repair else "",
+                        fixed=self.repair,
                     )
                 )
                 if self.repair:
@@ -568,7 +584,11 @@ class _Checker:
                 problem,
                 affects=tuple(self.users.get(oid, ())),
                 fix="; ".join(fixes),
-                repaired="; ".join(done) if done and not self.version_users.get(oid) else "",
+                repaired="; ".join(done),
+                # the records of versions and runs are never rewritten: what they name stays
+                # damage until the object is back
+                fixed=self.repair
+                and not any(u.startswith(("model ", "run ")) for u in self.users.get(oid, ())),
             )
         )
 
@@ -599,6 +619,7 @@ class _Checker:
                     Severity.NOTICE,
                     fix="`mlops check --repair` (or `mlops gc`) deletes it",
                     repaired=self.delete(path) if self.repair else "",
+                    fixed=self.repair,
                 )
             )
 
@@ -670,7 +691,7 @@ def check_command(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True, default=str))
     else:
         print(report.text())
-    left = sum(1 for f in report.damage if not f.repaired)
+    left = sum(1 for f in report.damage if not f.fixed)
     raise DamageFoundError(
         f"registry '{reg.uri}': {left} damaged record{'s' if left != 1 else ''} or object"
         f"{'s' if left != 1 else ''} (listed above)"

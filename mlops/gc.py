@@ -13,9 +13,10 @@ writes its lease before its first step):
    no objects and no unfinished payloads (``objects/tmp/``) -- only records' temporary files --
    and says which runs it waited for.
 2. Otherwise it moves the unreferenced objects aside (``objects/tmp/gc-<id>/``) and lists the
-   runs again: if a run appeared since the first listing (running or already finished), every
-   object is put back, since that run may have found one before it was moved; otherwise they
-   are deleted.
+   runs again: if a run's record appeared since the first listing (running or already
+   finished), every object is put back, since that run may have found one before it was moved;
+   otherwise they are deleted. Runs are told by their records, not their folders: a folder
+   appears a moment before its record (and stays without one if the run died right then).
 
 A run that reuses an object does so after writing its lease; gc's second listing comes after the
 move. So either the second listing sees the run and the object is put back, or the run looked
@@ -83,8 +84,13 @@ class GcReport:
         }
 
 
-def _live_runs(registry: Registry) -> tuple[str, ...]:
-    return tuple(r.id for r in registry.runs.list() if r.status is RunStatus.RUNNING)
+def _new_runs(registry: Registry, seen: set[str]) -> tuple[str, ...]:
+    """The runs that have a record now and were not in ``seen``. A run's folder can exist a
+    moment before its record (and forever, if it was killed during that first write), so what
+    counts is the record."""
+    runs = registry.runs
+    fresh = [r for r in runs.ids() if r not in seen]
+    return tuple(r for r in fresh if registry.storage.has_record(runs._path(r)))
 
 
 def _move(registry: Registry, src: str, dst: str) -> None:
@@ -134,8 +140,10 @@ def collect_garbage(
     """
     if not dry_run:
         put_back(registry, moved_aside(registry))
-    seen = set(registry.runs.ids())  # before anything is read: later runs are "new"
-    running = _live_runs(registry)
+    # the first look: which runs exist (by their records), and which hold a live lease
+    listed = registry.runs.list()
+    seen = {r.id for r in listed}
+    running = tuple(r.id for r in listed if r.status is RunStatus.RUNNING)
     referenced = registry.referenced_ids()
     hold_objects = bool(running) and not ignore_running
     now = time.time()
@@ -190,7 +198,7 @@ def _delete_objects(
             with contextlib.suppress(FileNotFoundError):  # deleted by another gc meanwhile
                 _move(registry, path, f"{aside}/{oid}")
                 moved[f"{aside}/{oid}"] = path
-        new_runs = tuple(sorted(set(registry.runs.ids()) - seen))
+        new_runs = _new_runs(registry, seen)
         if ignore_running:  # still keep what a run that finished meanwhile recorded
             referenced = registry.referenced_ids() if new_runs else set()
             keep = {a for a in moved if a.rsplit("/", 1)[-1] in referenced}

@@ -306,9 +306,13 @@ class RunStore:
             doc = docs.get(p)
             if doc is None:
                 left = [e for e in self.storage.list(f"runs/{rid}") if not e.startswith(".")]
-                if left:  # a run writes its record before anything else
+                # a run writes its record before anything else, but it may have done so since
+                # the batch read above
+                doc = read_record(self.storage, p, self.REQUIRED) if left else None
+                if doc is None and left:
                     raise damaged(self.storage, p, "missing, though the run's folder exists")
-                continue
+                if doc is None:
+                    continue
             beat = self._read_beat(rid) if doc["status"] == RunStatus.RUNNING else None
             run = self._value(p, doc, beat)
             if pipeline is None or run.pipeline == pipeline:
