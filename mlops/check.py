@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .errors import DamagedRecordError, MlopsError, RunNotFoundError
 from .gc import ASIDE_PREFIX, DEFAULT_GRACE, moved_aside, put_back
 from .hashing import Hasher
+from .names import check_name
 from .records import RecordSequence, read_record
 from .run_store import RunStatus
 
@@ -281,6 +282,7 @@ class _Checker:
         )
 
     def check_model(self, name: str) -> None:
+        check_name("model", name)
         models = self.reg.models
         base = f"models/{name}"
         what_reads = (f"model '{name}': versions, latest, stages",)
@@ -625,7 +627,12 @@ class _Checker:
 
     def run(self) -> CheckReport:
         for name in self.reg.models.list_models():
-            self.check_model(name)
+            try:
+                self.check_model(name)
+            except DamagedRecordError as e:  # met outside the records checked one by one
+                self.damaged(e, (f"model '{name}'",))
+            except MlopsError as e:  # a folder that cannot be a model (an invalid name)
+                self.add(Finding(f"models/{name}", f"not a model: {e}"))
         self.check_runs()
         self.check_cache()
         objects = self.check_objects()

@@ -319,3 +319,22 @@ def test_check_is_in_the_help(tmp_path: Path) -> None:
     assert "check [--repair]" in run_mlops("--help", cwd=tmp_path).stdout
     out = run_mlops("check", "--help", cwd=tmp_path).stdout
     assert "--repair" in out and "never rewrites a version or a stage" in out
+
+
+def test_a_registry_written_by_mlops_0_1_has_no_damage(tmp_path: Path) -> None:
+    """The 0.1 layout (no complete.json, links as records) reads as sound."""
+    root = tmp_path / "registry"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "registry_v0_1", root)
+    report = check_registry(Registry(str(root)))
+    assert not report.findings and report.objects == 14, report.text()
+
+
+def test_a_folder_that_cannot_be_a_model_is_reported(reg_path: Path) -> None:
+    """A stray folder under models/ is damage, and the rest is still checked."""
+    (reg_path / "models" / "bad name!").mkdir()
+    _corrupt_object(reg_path)
+    report = check_registry(Registry(str(reg_path)))
+    assert {f.path for f in report.damage} == {
+        "models/bad name!",
+        _object_of(reg_path, "iris", 1),
+    }
