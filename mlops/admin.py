@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .check import add_arguments as _check_arguments
+from .check import check_command as _check
 from .errors import MlopsError
 from .gc import DEFAULT_GRACE, collect_garbage
 from .run_store import RunStatus
@@ -38,6 +40,7 @@ COMMANDS = (
     "versions delete",
     "cache clear",
     "init",
+    "check",
 )
 
 
@@ -586,6 +589,13 @@ def _parser() -> argparse.ArgumentParser:
         help="delete unreferenced objects even while runs are in progress",
     )
     _add_issue13_commands(add, common)
+    p = add(
+        "check",
+        _check,
+        "verify every record and object hash; list what is damaged and what depends on it "
+        "(exit 1 if anything is)",
+    )
+    _check_arguments(p)
     assert tuple(sub.choices) == COMMANDS
     return parser
 

@@ -329,6 +329,8 @@ class CacheLookup:
             if key not in self._docs:
                 self._docs[key] = self.cache.read_entry_doc(key)
             entry = CacheStore.parse(self._docs[key])
+            if entry is not None and entry.cache_key != key:
+                entry = None  # an entry copied from another key: never a hit
             self._entries[key] = entry
             return entry
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 import getpass
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 _FORMAT = 2  # version.json of this layout; 0.1 wrote none
+_OBJECT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class VersionStatus(str, enum.Enum):
@@ -189,6 +191,48 @@ def _user() -> str:
         return os.environ.get("USER", "unknown")
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _ref(doc: Any) -> ArtifactRef:
+    """An artifact reference from a record; TypeError if the record does not hold one."""
+    d = _mapping(doc)
+    oid, fmt, size = d["id"], d["format"], d["size"]
+    if (
+        not isinstance(oid, str)
+        or not _OBJECT_ID.match(oid)
+        or not isinstance(fmt, str)
+        or isinstance(size, bool)
+        or not isinstance(size, int)
+        or size < 0
+    ):
+        raise TypeError(f"not an artifact reference: {dict(d)!r:.100}")
+    return ArtifactRef(oid, fmt, size)
+
+
+def _contradiction(change: StageChange, doc: Mapping[str, Any]) -> str:
+    """What makes a well-typed stage change impossible ("" if nothing): its assignment must
+    name real version numbers and agree with the change it records."""
+    holders = doc["holders"]
+    if any(stage not in holders for stage in EXCLUSIVE):
+        return f"wrong shape: holders must name {' and '.join(EXCLUSIVE)}"
+    named = [v for v in (*change.holders.values(), *change.archived, change.version) if v]
+    if any(v < 1 for v in named) or any(v is not None and v < 1 for v in change.holders.values()):
+        return "it names a version number below 1"
+    if change.version is None:
+        return "wrong shape: it names no version"
+    if change.stage in EXCLUSIVE and change.holders.get(change.stage) != change.version:
+        return f"it moves version {change.version} to {change.stage!r}, but its holders disagree"
+    if change.stage == "archived" and change.version not in change.archived:
+        return f"it archives version {change.version}, but its archived list disagrees"
+    if change.stage == "none" and change.stage_of(change.version) != "none":
+        return f"it takes version {change.version} out of every stage, but it still has one"
+    return ""
+
+
 def _have(last: int) -> str:
     """How many versions a model has, for messages: "versions 1 to 3", "only version 1"."""
     if not last:
@@ -255,8 +299,14 @@ class ModelRegistry:
         rel = f"{self._vdir(name, number)}/version.json"
         if doc is None:
             raise damaged(self.storage, rel, "missing, though later versions exist")
-        if doc.get("number", number) != number or doc.get("name", name) != name:
+        got, owner = doc.get("number"), doc.get("name")
+        if isinstance(got, bool) or not isinstance(got, int) or not isinstance(owner, str):
+            raise damaged(self.storage, rel, "wrong shape: needs a 'number' and a 'name'")
+        if got != number or owner != name:
             raise damaged(self.storage, rel, "it belongs to another version or model")
+        fmt = doc.get("format")
+        if fmt is not None and (isinstance(fmt, bool) or not isinstance(fmt, int)):
+            raise damaged(self.storage, rel, f"wrong shape: format is {fmt!r}")
         return doc
 
     def _build(
@@ -269,7 +319,15 @@ class ModelRegistry:
         notes: list[Note],
         tombstone: dict[str, Any] | None = None,
     ) -> ModelVersion:
+        vrel = f"{self._vdir(name, number)}/version.json"
         rel = f"{self._vdir(name, number)}/complete.json"
+        try:
+            created = float(doc.get("created", 0.0))
+            run_id = doc.get("run_id")
+            if run_id is not None and not isinstance(run_id, str):
+                raise TypeError(f"run_id is a {type(run_id).__name__}")
+        except (TypeError, ValueError, ArithmeticError) as e:
+            raise damaged(self.storage, vrel, f"wrong shape: {e}") from None
         artifacts: dict[str, ArtifactRef] = {}
         metadata: dict[str, Any] = {}
         status = VersionStatus.INCOMPLETE
@@ -278,23 +336,23 @@ class ModelRegistry:
                 status = VersionStatus.DELETED
                 metadata = {"deleted_by": tombstone.get("user"), "deleted": tombstone.get("time")}
             elif done is not None:
+                if done.get("number", number) != number or done.get("name", name) != name:
+                    raise damaged(self.storage, rel, "it belongs to another version or model")
                 status = VersionStatus.COMPLETE
                 artifacts = {
-                    str(k): ArtifactRef.from_json(v["artifact"])
-                    for k, v in done["artifacts"].items()
+                    str(k): _ref(v["artifact"]) for k, v in _mapping(done["artifacts"]).items()
                 }
-                metadata = dict(done["metadata"])
+                metadata = dict(_mapping(done["metadata"]))
             elif doc.get("format") is None:  # written by mlops 0.1
                 artifacts, metadata = self._legacy_contents(name, number)
                 if artifacts:
                     status = VersionStatus.COMPLETE
-            created = float(doc.get("created", 0.0))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
             raise damaged(self.storage, rel, f"wrong shape: {e}") from None
         return ModelVersion(
             name=name,
             number=number,
-            run_id=doc.get("run_id"),
+            run_id=run_id,
             created=created,
             status=status,
             stage=stages.stage_of(number) if stages else "none",
@@ -312,15 +370,36 @@ class ModelRegistry:
         metas = [f"{folder}/metadata/{e}" for e in self.storage.list(f"{folder}/metadata")]
         arts = [p for p in arts if p.endswith(".json") and "/." not in p]
         metas = [p for p in metas if p.endswith(".json") and "/." not in p]
-        artifacts = {
-            p.rsplit("/", 1)[-1][: -len(".json")]: ArtifactRef.from_json(d["artifact"])
-            for p, d in read_records(self.storage, arts, ("artifact",)).items()
-        }
-        metadata = {
-            d["key"]: d["value"]
-            for d in read_records(self.storage, metas, ("key", "value")).values()
-        }
+        artifacts: dict[str, ArtifactRef] = {}
+        metadata: dict[str, Any] = {}
+        for p, d in read_records(self.storage, arts, ("artifact",)).items():
+            try:
+                artifacts[p.rsplit("/", 1)[-1][: -len(".json")]] = _ref(d["artifact"])
+            except (TypeError, ValueError, KeyError) as e:
+                raise damaged(self.storage, p, f"wrong shape: {e}") from None
+        for p, d in read_records(self.storage, metas, ("key", "value")).items():
+            if not isinstance(d["key"], str):
+                raise damaged(self.storage, p, "wrong shape: its key is not a string")
+            metadata[d["key"]] = d["value"]
         return artifacts, metadata
+
+    def _note(self, rel: str, doc: dict[str, Any], name: str, seq: int) -> Note:
+        """The note in record ``seq`` of model ``name``; damaged if it is not one."""
+        try:
+            version, values, run_id = doc["version"], doc["values"], doc.get("run_id")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise TypeError(f"version is {version!r}, not a version number")
+            if not isinstance(values, Mapping):
+                raise TypeError("values is not an object")
+            if run_id is not None and not isinstance(run_id, str):
+                raise TypeError("run_id is not a string")
+            if doc.get("name", name) != name or doc.get("seq", seq) != seq:
+                raise ValueError("it belongs to another model or position")
+            return Note(
+                version, dict(values), str(doc.get("user", "")), float(doc.get("time", 0.0)), run_id
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:
+            raise damaged(self.storage, rel, f"wrong shape: {e}") from None
 
     def _read_notes(self, name: str) -> list[Note]:
         seq = self._notes(name)
@@ -330,22 +409,17 @@ class ModelRegistry:
         paths = [seq.path_of(n) for n in range(1, last + 1)]
         docs = read_records(self.storage, paths, ("version", "values"))
         out = []
-        for p in paths:
+        versions = self.last_number(name)
+        for n, p in enumerate(paths, 1):
             d = docs.get(p)
             if d is None:
                 raise damaged(self.storage, p, "missing, though later notes exist")
-            try:
-                out.append(
-                    Note(
-                        int(d["version"]),
-                        dict(d["values"]),
-                        str(d.get("user", "")),
-                        float(d.get("time", 0.0)),
-                        d.get("run_id"),
-                    )
+            note = self._note(p, d, name, n)
+            if note.version > versions:
+                raise damaged(
+                    self.storage, p, f"a note on version {note.version}, which does not exist"
                 )
-            except (TypeError, ValueError) as e:
-                raise damaged(self.storage, p, f"wrong shape: {e}") from None
+            out.append(note)
         return out
 
     def read_version(self, name: str, number: int) -> ModelVersion | None:
@@ -374,7 +448,7 @@ class ModelRegistry:
         tpaths = [f"{self._vdir(name, n)}/deleted.json" for n in range(1, last + 1)]
         tdocs = read_records(self.storage, tpaths)
         stages, notes = self.current_stages(name), self._read_notes(name)
-        return [
+        versions = [
             self._build(
                 name,
                 n,
@@ -386,6 +460,23 @@ class ModelRegistry:
             )
             for n, v, c, t in zip(range(1, last + 1), vpaths, cpaths, tpaths, strict=True)
         ]
+        for note in notes:
+            if not versions[note.version - 1].complete:
+                raise damaged(
+                    self.storage,
+                    self._notes(name).path_of(notes.index(note) + 1),
+                    f"a note on version {note.version}, which is incomplete",
+                )
+        if stages is not None:
+            for v in (*stages.holders.values(), *stages.archived):
+                if v is not None and (v > last or not versions[v - 1].complete):
+                    raise damaged(
+                        self.storage,
+                        self._stages(name).path_of(stages.seq),
+                        f"it gives a stage to version {v}, which "
+                        + ("does not exist" if v > last else "is incomplete"),
+                    )
+        return versions
 
     def resolve(self, name: str, version: int | str | ModelStages = "latest") -> ModelVersion:
         """Resolve ``version`` -- a number, ``"latest"`` or a stage -- to a complete version.
@@ -448,6 +539,12 @@ class ModelRegistry:
                 self.storage,
                 self._stages(name).path_of(current.seq if current else 0),
                 f"it puts version {number}, which does not exist, in '{stage}'",
+            )
+        if not mv.complete:
+            raise damaged(
+                self.storage,
+                self._stages(name).path_of(current.seq if current else 0),
+                f"it puts version {number}, which is incomplete, in '{stage}'",
             )
         return mv
 
@@ -538,6 +635,8 @@ class ModelRegistry:
         for out in artifacts:
             check_name("artifact", out)
         doc = {
+            "name": name,
+            "number": number,
             "artifacts": {
                 k: {"artifact": ref.to_json(), "step": step} for k, (ref, step) in artifacts.items()
             },
@@ -575,7 +674,7 @@ class ModelRegistry:
         """Append metadata to a complete version (its own metadata never changes)."""
         mv = self.resolve(name, number)
         note = Note(mv.number, dict(values), _user(), time.time(), run_id)
-        self._notes(name).create_next(lambda n: note.to_json())
+        self._notes(name).create_next(lambda n: {**note.to_json(), "name": name, "seq": n})
         return note
 
     # -- stages -------------------------------------------------------------------------------
@@ -594,10 +693,13 @@ class ModelRegistry:
             raise damaged(self.storage, rel, "missing, though later changes exist")
         try:
             change = StageChange.from_json(doc)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:
             raise damaged(self.storage, rel, f"wrong shape: {e}") from None
         if change.seq != expect_seq:
             raise damaged(self.storage, rel, f"it says it is change {change.seq}")
+        problem = _contradiction(change, doc)
+        if problem:
+            raise damaged(self.storage, rel, problem)
         return change
 
     def stage_history(self, name: str) -> list[StageChange]:

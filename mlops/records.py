@@ -41,6 +41,8 @@ def _parse(storage: Storage, rel: str, data: bytes, required: Iterable[str]) -> 
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise damaged(storage, rel, "not valid JSON") from None
+    except RecursionError:  # valid JSON nested deeper than any record: not one
+        raise damaged(storage, rel, "nested too deeply") from None
     if not isinstance(doc, dict):
         raise damaged(storage, rel, f"a JSON {type(doc).__name__}, not an object")
     missing = [k for k in required if k not in doc]
@@ -89,7 +91,7 @@ class RecordSequence:
         start (the probes below find the true end either way), so it reads as 0."""
         try:
             doc = json.loads(self.storage.read(f"{self.folder}/head.json"))
-        except (FileNotFoundError, NotADirectoryError, ValueError, UnicodeDecodeError):
+        except (FileNotFoundError, NotADirectoryError, ValueError, RecursionError):
             return 0
         n = doc.get("n") if isinstance(doc, dict) else None
         return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0

@@ -159,20 +159,55 @@ class Run:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Run:
-        status = str(doc["status"])
+        """The run in a record; TypeError or ValueError if the record does not hold one."""
+        steps = _opt(doc.get("steps"), Mapping, "steps") or {}
+        for name, rec in steps.items():
+            _opt(rec, Mapping, f"steps.{name}", required=True)
+            outs = _opt(rec.get("outputs"), Mapping, f"steps.{name}.outputs") or {}
+            for out, ref in outs.items():
+                ArtifactRef.from_json(_opt(ref, Mapping, f"outputs.{out}", required=True))
+                if not isinstance(ref["id"], str):
+                    raise TypeError(f"steps.{name}.outputs.{out}.id is not a string")
+        model = _opt(doc.get("model"), Mapping, "model")
+        if model is not None:
+            number = model.get("number")
+            if not isinstance(model.get("name"), str) or (
+                number is not None and (isinstance(number, bool) or not isinstance(number, int))
+            ):
+                raise TypeError("model needs a 'name' and a version 'number'")
+        finished = doc.get("finished")
+        pid = doc.get("pid")
         return cls(
-            id=str(doc["id"]),
-            pipeline=str(doc["pipeline"]),
-            status=RunStatus(status),
-            started=float(doc["started"]),
-            finished=doc.get("finished"),
-            config=doc.get("config") or {},
-            step_records=doc.get("steps") or {},
-            model=doc.get("model"),
-            error=doc.get("error"),
-            host=str(doc.get("host") or ""),
-            pid=doc.get("pid"),
+            id=_opt(doc["id"], str, "id", required=True),
+            pipeline=_opt(doc["pipeline"], str, "pipeline", required=True),
+            status=RunStatus(_opt(doc["status"], str, "status", required=True)),
+            started=_time(doc["started"], "started"),
+            finished=None if finished is None else _time(finished, "finished"),
+            config=_opt(doc.get("config"), Mapping, "config") or {},
+            step_records=steps,
+            model=model,
+            error=_opt(doc.get("error"), str, "error"),
+            host=_opt(doc.get("host"), str, "host") or "",
+            pid=None if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0 else pid,
         )
+
+
+def _opt(value: Any, kind: Any, what: str, *, required: bool = False) -> Any:
+    """``value`` if it is a ``kind`` (or None, unless ``required``); else a TypeError."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"{what} is {value!r:.60}")
+    return value
+
+
+def _time(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} is {value!r:.60}, not a time")
+    t = float(value)  # OverflowError for a huge int: the caller reports it as damage
+    if t != t or t in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} is not a finite time")
+    return t
 
 
 _HOST = socket.gethostname()
@@ -181,7 +216,7 @@ _HOST = socket.gethostname()
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # no such process (or pid)
         return False
     except PermissionError:
         return True
@@ -209,6 +244,10 @@ class RunStore:
         """Write ``run``'s record (only the run itself does, at its start and its end)."""
         self.storage.write_json(self._path(run.id), run.to_json())
 
+    def has_record(self, run_id: str) -> bool:
+        """Whether the run has written its record (its folder appears a moment before it)."""
+        return self.storage.has_record(self._path(run_id))
+
     def delete(self, run_id: str) -> None:
         """Remove a run's records (its artifacts stay until gc finds nothing else names them)."""
         self.storage.delete(f"runs/{check_name('run id', run_id)}")
@@ -222,13 +261,18 @@ class RunStore:
     def _value(self, rel: str, doc: Mapping[str, Any], beat: Mapping[str, Any] | None) -> Run:
         try:
             run = Run.from_json(doc)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:
             raise damaged(self.storage, rel, f"wrong shape: {e}") from None
+        if f"runs/{run.id}/run.json" != rel:
+            raise damaged(self.storage, rel, f"it is the record of another run ({run.id:.40})")
         run = replace(run, actions=self.actions)
         if run.status is not RunStatus.RUNNING:
             return run
         last = beat.get("time") if beat else None
-        last = float(last) if isinstance(last, (int, float)) else run.started
+        try:
+            last = float(last) if isinstance(last, (int, float)) else run.started
+        except OverflowError:  # a damaged lease is an expired one
+            last = run.started
         gone = run.host == _HOST and isinstance(run.pid, int) and not _pid_alive(run.pid)
         if gone or time.time() - last > STALE_AFTER:
             return replace(run, status=RunStatus.ABANDONED, beat=last)
@@ -262,15 +306,25 @@ class RunStore:
         Raises:
             DamagedRecordError: a run record cannot be read (it is named).
         """
-        paths = [self._path(r) for r in self.ids()]
+        ids = self.ids()
+        paths = [self._path(r) for r in ids]
         docs = read_records(self.storage, paths, self.REQUIRED)
         out = []
-        for p in paths:
+        for rid, p in zip(ids, paths, strict=True):
             doc = docs.get(p)
-            if doc is None or (pipeline is not None and doc.get("pipeline") != pipeline):
-                continue
-            beat = self._read_beat(str(doc["id"])) if doc["status"] == RunStatus.RUNNING else None
-            out.append(self._value(p, doc, beat))
+            if doc is None:
+                left = [e for e in self.storage.list(f"runs/{rid}") if not e.startswith(".")]
+                # a run writes its record before anything else, but it may have done so since
+                # the batch read above
+                doc = read_record(self.storage, p, self.REQUIRED) if left else None
+                if doc is None and left:
+                    raise damaged(self.storage, p, "missing, though the run's folder exists")
+                if doc is None:
+                    continue
+            beat = self._read_beat(rid) if doc["status"] == RunStatus.RUNNING else None
+            run = self._value(p, doc, beat)
+            if pipeline is None or run.pipeline == pipeline:
+                out.append(run)
         return out
 
     def referenced_ids(self) -> set[str]:

@@ -170,7 +170,7 @@ class Storage(abc.ABC):
     def _parse(self, rel: str, data: bytes, damaged: Damaged) -> Any | None:
         try:
             return json.loads(data)
-        except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        except (ValueError, RecursionError) as e:  # bad JSON, not UTF-8, or nested too deeply
             if damaged == "none":
                 return None
             raise DamagedRecordError(
@@ -223,6 +223,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def _start_write(self) -> PendingWrite:
         """A new :class:`PendingWrite` for :meth:`writer`."""
+
+    @abc.abstractmethod
+    def move(self, src: str, dst: str) -> None:
+        """Move the file ``src`` to ``dst`` (replacing it): a rename locally, a copy and a delete
+        on object stores. FileNotFoundError if ``src`` is missing."""
 
     @abc.abstractmethod
     def delete(self, rel: str) -> None:

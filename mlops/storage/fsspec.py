@@ -254,6 +254,10 @@ class FsspecStorage(Storage):
         with self._errors("write", "a temporary file"):
             return _UploadOnCommit(self)
 
+    def move(self, src: str, dst: str) -> None:
+        with self._errors("move", src):
+            self._fs.mv(self.path(src), self.path(dst))
+
     def delete(self, rel: str) -> None:
         with self._errors("delete", rel):
             try:

@@ -189,6 +189,11 @@ class LocalStorage(Storage):
         with self._errors("write", STAGING):
             return _LocalPendingWrite(self)
 
+    def move(self, src: str, dst: str) -> None:
+        with self._errors("move", src):
+            os.makedirs(os.path.dirname(self.path(dst)), exist_ok=True)
+            os.replace(self.path(src), self.path(dst))
+
     def delete(self, rel: str) -> None:
         with self._errors("delete", rel):
             try:
