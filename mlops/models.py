@@ -460,16 +460,23 @@ class ModelRegistry:
             )
             for n, v, c, t in zip(range(1, last + 1), vpaths, cpaths, tpaths, strict=True)
         ]
+        def kept(v: int) -> bool:  # complete, or complete once and since deleted
+            return versions[v - 1].status is not VersionStatus.INCOMPLETE
+
         for note in notes:
-            if not versions[note.version - 1].complete:
+            if not kept(note.version):
                 raise damaged(
                     self.storage,
                     self._notes(name).path_of(notes.index(note) + 1),
                     f"a note on version {note.version}, which is incomplete",
                 )
         if stages is not None:
-            for v in (*stages.holders.values(), *stages.archived):
-                if v is not None and (v > last or not versions[v - 1].complete):
+            # a staging or production holder is complete; an archived one may since be deleted
+            for v, ok in [
+                *((h, lambda v: versions[v - 1].complete) for h in stages.holders.values()),
+                *((a, kept) for a in stages.archived),
+            ]:
+                if v is not None and (v > last or not ok(v)):
                     raise damaged(
                         self.storage,
                         self._stages(name).path_of(stages.seq),
