@@ -178,6 +178,20 @@ class ModelVersion:
         return [self.name, self.number]
 
 
+def _stage_map(change: StageChange | None) -> dict[int, str]:
+    """Version number -> stage after ``change``, for every version not in ``none``.
+
+    The same answers as :meth:`StageChange.stage_of`, computed once for all versions.
+    """
+    if change is None:
+        return {}
+    out = dict.fromkeys(change.archived, "archived")
+    for stage, number in change.holders.items():
+        if number is not None and change.stage_of(number) == stage:
+            out[number] = stage
+    return out
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -261,8 +275,8 @@ class ModelRegistry:
         number: int,
         doc: dict[str, Any],
         done: dict[str, Any] | None,
-        stages: StageChange | None,
-        notes: list[Note],
+        stage: str,
+        notes: tuple[Note, ...],
     ) -> ModelVersion:
         rel = f"{self._vdir(name, number)}/complete.json"
         artifacts: dict[str, ArtifactRef] = {}
@@ -289,10 +303,10 @@ class ModelRegistry:
             run_id=doc.get("run_id"),
             created=created,
             status=status,
-            stage=stages.stage_of(number) if stages else "none",
+            stage=stage,
             artifacts=artifacts,
             metadata=metadata,
-            notes=tuple(n for n in notes if n.version == number),
+            notes=notes,
             actions=self.actions,
         )
 
@@ -350,8 +364,10 @@ class ModelRegistry:
         done = read_record(
             self.storage, f"{self._vdir(name, number)}/complete.json", ("artifacts", "metadata")
         )
+        stages = self.current_stages(name)
+        notes = tuple(n for n in self._read_notes(name) if n.version == number)
         return self._build(
-            name, number, doc, done, self.current_stages(name), self._read_notes(name)
+            name, number, doc, done, stages.stage_of(number) if stages else "none", notes
         )
 
     def list_versions(self, name: str) -> list[ModelVersion]:
@@ -362,10 +378,20 @@ class ModelRegistry:
         cpaths = [f"{self._vdir(name, n)}/complete.json" for n in range(1, last + 1)]
         vdocs = read_records(self.storage, vpaths)
         cdocs = read_records(self.storage, cpaths, ("artifacts", "metadata"))
-        stages, notes = self.current_stages(name), self._read_notes(name)
+        stage_of = _stage_map(self.current_stages(name))
+        notes: dict[int, list[Note]] = {}
+        for note in self._read_notes(name):
+            notes.setdefault(note.version, []).append(note)
+        # perf: the stage and notes of every version come from one pass over the stage record and
+        # the notes, not a scan of them per version (which made listing quadratic)
         return [
             self._build(
-                name, n, self._version_doc(name, n, vdocs.get(v)), cdocs.get(c), stages, notes
+                name,
+                n,
+                self._version_doc(name, n, vdocs.get(v)),
+                cdocs.get(c),
+                stage_of.get(n, "none"),
+                tuple(notes.get(n, ())),
             )
             for n, v, c in zip(range(1, last + 1), vpaths, cpaths, strict=True)
         ]
