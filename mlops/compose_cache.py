@@ -5,7 +5,10 @@ it twice: once to pick the mode, once to run), and it grows with the size of the
 module remembers the composed config of a plain run and hands it back to Hydra's own job runner
 (:func:`hydra.core.utils.run_job`) when nothing the config is composed from has changed, so the
 run still gets its output folder, its ``.hydra/config.yaml``, ``hydra.yaml`` and
-``overrides.yaml``, its log file and its callbacks, exactly as Hydra makes them.
+``overrides.yaml``, its log file and its callbacks, as Hydra makes them (``hydra.yaml`` has the
+same keys and values as after composing, in another order: the ``hydra`` node is rebuilt over
+Hydra's schema, which :class:`~hydra.core.hydra_config.HydraConfig` requires). A damaged entry is
+never fatal: the run composes as usual and replaces it.
 
 **Never stale.** An entry is found by a key over what is known before composing -- the
 overrides, the working folder, the Python executable, the versions of Hydra and OmegaConf, and
@@ -287,14 +290,19 @@ def run_cached(args: Sequence[str], task: Callable[[Any], Any]) -> bool:
     from hydra.core.utils import JobRuntime, configure_log, run_job, setup_globals
     from hydra.types import HydraContext
 
-    def run() -> None:
-        version.setbase(None)  # as hydra.main(version_base=None) does
-        setup_globals()
-        JobRuntime.instance().set("name", entry["task_name"])
+    version.setbase(None)  # as hydra.main(version_base=None) does
+    setup_globals()
+    try:
         cfg = _config(entry)
+        names = str(entry["task_name"]), str(entry["config_name"])
+    except Exception:  # noqa: BLE001 - a damaged entry only costs a composition
+        return False
+
+    def run() -> None:
+        JobRuntime.instance().set("name", names[0])
         configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
         callbacks = Callbacks(cfg)
-        callbacks.on_run_start(config=cfg, config_name=entry["config_name"])
+        callbacks.on_run_start(config=cfg, config_name=names[1])
         ret = run_job(
             hydra_context=HydraContext(config_loader=None, callbacks=callbacks),  # type: ignore[arg-type]
             task_function=task,
@@ -302,7 +310,7 @@ def run_cached(args: Sequence[str], task: Callable[[Any], Any]) -> bool:
             job_dir_key="hydra.run.dir",
             job_subdir_key=None,
         )
-        callbacks.on_run_end(config=cfg, config_name=entry["config_name"], job_return=ret)
+        callbacks.on_run_end(config=cfg, config_name=names[1], job_return=ret)
         _ = ret.return_value  # raises the task's exception, as Hydra does
 
     run_and_report(run)

@@ -252,3 +252,23 @@ def test_one_step_to_run_skips_dask_and_still_runs(project: Path, executor: str)
     assert "(1 ran)" in result.stdout and _printed(result) == "value=from-a", result.stdout
     imported = {ln.split("|")[-1].strip() for ln in result.stderr.splitlines() if "|" in ln}
     assert "dask" not in imported
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(b"{not json", id="not-json"),
+        pytest.param(b'{"format": 1}', id="no-config"),
+        pytest.param(
+            b'{"format": 1, "manifests": {}, "env": {}, "task": 3, "hydra": []}', id="shape"
+        ),
+    ],
+)
+def test_damaged_entry_is_composed_again(project: Path, damage: bytes) -> None:
+    """A damaged entry is never fatal: the run composes as usual and writes a good entry."""
+    args = _args(project)
+    _run(project, *args)
+    (entry,) = (Path(os.environ["MLOPS_CACHE_DIR"]) / "compose").glob("*.json")
+    entry.write_bytes(damage)
+    assert _printed(_run(project, *args)) == "value=from-a"
+    assert compose_cache.lookup(args, str(project)) is not None
