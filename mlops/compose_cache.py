@@ -33,11 +33,13 @@ overrides (the entry would keep it in clear; such runs are composed every time).
 the composed config, and the entry is keyed by local paths and local environment values that mean
 nothing on another machine (a round trip to a remote registry would also cost more than it
 saves). Entries are written atomically (a temporary file, then a rename), so concurrent runs
-never read half an entry. ``MLOPS_COMPOSE_CACHE=0`` turns the cache off.
+never read half an entry; the 256 most recently used are kept. ``MLOPS_COMPOSE_CACHE=0`` turns
+the cache off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -51,6 +53,8 @@ __all__ = ["cache_dir", "enabled", "lookup", "record", "run_cached"]
 
 #: Bump when the entry's shape or what the key covers changes.
 FORMAT = 1
+#: Entries kept (the most recently used); one per distinct command line and folder.
+KEEP = 256
 _ENV_OFF = "MLOPS_COMPOSE_CACHE"
 _ENV_DIR = "MLOPS_CACHE_DIR"
 _CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -186,7 +190,8 @@ def lookup(args: Sequence[str], cwd: str | None = None) -> dict[str, Any] | None
         return None
     cwd = cwd or os.getcwd()
     try:
-        text = _entry_path(_key(args, cwd)).read_text(encoding="utf-8")
+        path = _entry_path(_key(args, cwd))
+        text = path.read_text(encoding="utf-8")
         entry: dict[str, Any] = json.loads(text)
     except (OSError, ValueError):
         return None
@@ -198,6 +203,8 @@ def lookup(args: Sequence[str], cwd: str | None = None) -> dict[str, Any] | None
             return None
     if _env_state(entry.get("env", {})) != entry.get("env", {}):
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # most recently used: kept by _prune
     return entry
 
 
@@ -248,7 +255,19 @@ def _record(cfg: Any, args: list[str], cwd: str | None) -> bool:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(entry), encoding="utf-8")
     os.replace(tmp, path)
+    _prune(path.parent, KEEP)
     return True
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently used entries (a hit touches its entry)."""
+    entries = [e for e in os.scandir(folder) if e.name.endswith(".json")]
+    if len(entries) <= keep:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)
+    for e in entries[keep:]:
+        with contextlib.suppress(OSError):  # another run may have pruned it first
+            os.unlink(e.path)
 
 
 def _config(entry: dict[str, Any]) -> Any:

@@ -272,3 +272,19 @@ def test_damaged_entry_is_composed_again(project: Path, damage: bytes) -> None:
     entry.write_bytes(damage)
     assert _printed(_run(project, *args)) == "value=from-a"
     assert compose_cache.lookup(args, str(project)) is not None
+
+
+def test_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:
+    """Pruning deletes the least recently used entries beyond the limit, nothing else."""
+    for i in range(6):
+        (tmp_path / f"{i}.json").write_text("{}")
+        os.utime(tmp_path / f"{i}.json", ns=(i * 10**9, i * 10**9))
+    (tmp_path / "notes.txt").write_text("not an entry")
+    compose_cache._prune(tmp_path, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "2.json",
+        "3.json",
+        "4.json",
+        "5.json",
+        "notes.txt",
+    ]
