@@ -112,3 +112,49 @@ def run_python(args: Sequence[str], *, cwd: Path | str | None = None, timeout: f
 def python_timer(args: Sequence[str], *, cwd: Path | str | None = None) -> Callable[[], Any]:
     """A callable that runs ``python ARGS`` (for :func:`interleaved`)."""
     return lambda: run_python(args, cwd=cwd)
+
+
+STEPS_PER_MODULE = 100
+
+
+def write_step_modules(folder: Path, n: int, prefix: str) -> list[str]:
+    """Write ``n`` distinct no-op step functions into generated modules; their import paths.
+
+    A per-step benchmark must not run one function ``n`` times (its code would be hashed, its
+    signature read and its module imported once, which flatters every per-step figure): here
+    step ``i`` is ``{prefix}_{i // 100}.f{i}``, 100 functions per module, each with its own
+    body, so each is imported, inspected and code-hashed on its own.
+    """
+    targets: list[str] = []
+    for m in range((n + STEPS_PER_MODULE - 1) // STEPS_PER_MODULE):
+        lines = ["from typing import Annotated", "", "from mlops import step", ""]
+        for i in range(m * STEPS_PER_MODULE, min(n, (m + 1) * STEPS_PER_MODULE)):
+            lines += [
+                "",
+                "@step",
+                f'def f{i}(x: int = 0, i: int = 0) -> Annotated[int, "out"]:',
+                f"    return i + {i}  # step {i}",
+                "",
+            ]
+            targets.append(f"{prefix}_{m}.f{i}")
+        (folder / f"{prefix}_{m}.py").write_text("\n".join(lines))
+    return targets
+
+
+def plain_functions(targets: list[str]) -> list[Callable[..., Any]]:
+    """The undecorated functions behind ``targets`` (for a bare Dask graph of the same work)."""
+    import importlib
+
+    out = []
+    for target in targets:
+        module, _, name = target.rpartition(".")
+        out.append(getattr(importlib.import_module(module), name).fn)
+    return out
+
+
+def loadavg() -> str:
+    """The 1-minute load average now, for a row's note (the machine is shared)."""
+    try:
+        return f"load {os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "load ?"

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Row, interleaved, median, repetitions, row, tiny
+from benchmarks._common import Row, interleaved, loadavg, median, repetitions, row, tiny
 
 MB = 1 << 20
 
@@ -72,21 +72,22 @@ def run(quick: bool) -> dict[str, Row]:
     r_floor, r = median(read["pyarrow"]), median(read["mlops"])
     label = f"{size // MB} MB"
     return {
-        "cache: store a 400 MB DataFrame": row(
+        f"cache: store a {label} DataFrame": row(
             w,
             "s",
             floor=w_floor,
             goal="<= 1.1x pyarrow write",
             met=w <= 1.1 * w_floor,
-            note=f"{label}, {ref.size / MB:.0f} MB of Parquet; hashed while written (xxh3-128)",
+            note=f"{ref.size / MB:.0f} MB of Parquet; hashed while written (xxh3-128); "
+            f"medians of {reps}; {loadavg()}",
         ),
-        "cache: load a 400 MB DataFrame": row(
+        f"cache: load a {label} DataFrame": row(
             r,
             "s",
             floor=r_floor,
             goal="<= 1.1x pyarrow read",
             met=r <= 1.1 * r_floor,
-            note=f"{label}; bytes read once, hash checked before parsing",
+            note=f"bytes read once, hash checked before parsing; medians of {reps}; {loadavg()}",
         ),
     }
 

@@ -1,18 +1,22 @@
 """Scale-out figures: a sweep in one graph vs Hydra's basic launcher; per-step cost on a cluster.
 
-(a) ``sweep: 8 jobs sharing a 2 s step``. A project with one pipeline: ``preprocess`` (2 s,
+(a) ``sweep: 8 jobs sharing a 2 s sleeping step``. A project with one pipeline: ``preprocess`` (2 s,
     the same in every job) -> ``train`` (0.5 s, its param swept over 8 values) -> ``score``.
     Wall time of ``python -m mlops -m ... train.alpha=1,...,8`` (the mlops launcher: one graph,
     ``executor.num_workers=8`` threads) against the same command with ``hydra/launcher=basic``
     (the jobs one after another), each from a fresh registry, both as a user runs them (a
     process per sweep). The steps sleep: they stand for work that releases the GIL (I/O, native
-    code). Both launchers share the cache, so under both the 2 s step runs once; what the one
+    code); that is also why the one graph gets ``num_workers=8`` threads, one per job, rather than
+    one per core: sleeping threads do not compete for the cores. Both launchers share the cache,
+    so under both the 2 s step runs once; what the one
     graph saves is running the jobs side by side and the per-job start-up.
 
-(b) ``1,000 steps on distributed, 2 workers``. 1,000 no-op steps (``wide``: s0 -> {s1..s999})
-    executed with :func:`mlops.executor.execute` on a ``LocalCluster`` of 2 worker processes
+(b) ``1,000 steps on distributed, N workers``. 1,000 distinct no-op step functions (in generated
+    modules; ``wide``: s0 -> {s1..s999}) executed with :func:`mlops.executor.execute` on a
+    ``LocalCluster`` of one single-threaded worker process per core (``os.cpu_count()``)
     (first run: every step runs and stores its output), against a bare Dask dict graph of the
-    same shape computed with ``client.get`` on the same cluster. Compile time is not included.
+    same shape calling the same plain functions, computed with ``client.get`` on the same
+    cluster. Compile time is not included.
 
 Ratios are of medians, measured in one run with the subjects interleaved.
 """
@@ -27,7 +31,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Row, median, repetitions, row, timed, tiny
+from benchmarks._common import (
+    Row,
+    loadavg,
+    median,
+    plain_functions,
+    repetitions,
+    row,
+    timed,
+    tiny,
+    write_step_modules,
+)
 
 _SWEEP_STEPS = """\
 import time
@@ -70,17 +84,7 @@ steps:
     model: ${{step:train.model}}
 """
 
-_NOOP_MODULE = "mlops_bench_dist_noop"
-_NOOP_SOURCE = """\
-from typing import Annotated
-
-from mlops import step
-
-
-@step
-def noop(x: int = 0, i: int = 0) -> Annotated[int, "out"]:
-    return i
-"""
+_NOOP_MODULE = "mlops_bench_dist"
 
 
 def _sweep_command(project: Path, registry: Path, jobs: int, basic: bool) -> float:
@@ -130,28 +134,26 @@ def bench_sweep(quick: bool, tmp: Path) -> Row:
         ratio=ratio,
         goal="<= 0.5x basic launcher",
         met=ratio <= 0.5,
-        note=f"{jobs} jobs: preprocess {pre} s shared, train {train} s each (sleeping steps), "
-        f"executor=threads, num_workers={jobs}; floor: hydra/launcher=basic; medians of {reps}",
+        note=f"sleeping steps: {jobs} jobs, preprocess sleeps {pre} s (shared), train {train} s "
+        f"each; executor=threads, num_workers={jobs} (one per job: sleeping threads do not "
+        f"compete for the {os.cpu_count()} cores); floor: hydra/launcher=basic; medians of "
+        f"{reps}; {loadavg()}",
     )
 
 
-def _noop_config(n: int) -> Any:
+def _noop_config(targets: list[str]) -> Any:
     from omegaconf import OmegaConf
 
     from mlops.schema import register
 
     register()
     steps: dict[str, dict[str, Any]] = {}
-    for i in range(n):
-        spec: dict[str, Any] = {"_target_": f"{_NOOP_MODULE}.noop", "i": i}
+    for i, target in enumerate(targets):
+        spec: dict[str, Any] = {"_target_": target, "i": i}
         if i:
             spec["x"] = "${step:s0.out}"
         steps[f"s{i}"] = spec
     return OmegaConf.create({"pipeline": {"name": "noop_distributed"}, "steps": steps})
-
-
-def _bare_noop(i: int, x: int = 0) -> int:
-    return i
 
 
 def bench_steps_on_cluster(quick: bool, tmp: Path) -> Row:
@@ -168,23 +170,25 @@ def bench_steps_on_cluster(quick: bool, tmp: Path) -> Row:
     reps = repetitions(quick, full=5, quick_n=3)
     folder = tmp / "noop"
     folder.mkdir()
-    (folder / f"{_NOOP_MODULE}.py").write_text(_NOOP_SOURCE)
+    targets = write_step_modules(folder, n, _NOOP_MODULE)
     sys.path.insert(0, str(folder))
     # the workers are spawned processes: they import the step module from PYTHONPATH
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    graph = {f"s{i}": (_bare_noop, i, "s0") if i else (_bare_noop, 0) for i in range(n)}
+    functions = plain_functions(targets)
+    graph = {f"s{i}": (f, "s0", i) if i else (f, 0, 0) for i, f in enumerate(functions)}
     keys = list(graph)
+    workers = os.cpu_count() or 1
     try:
         with LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster:
             sched = DistributedScheduler(cluster.scheduler_address)
             try:
                 warm = Registry(str(tmp / "noop-warm"))
-                plan = compile_pipeline(_noop_config(n), warm.models)
+                plan = compile_pipeline(_noop_config(targets), warm.models)
                 progress = Progress(n, enabled=False)
                 execute(plan, warm, scheduler=sched, progress=progress)  # imports on workers
                 sched.client.get(graph, keys)
@@ -207,18 +211,22 @@ def bench_steps_on_cluster(quick: bool, tmp: Path) -> Row:
         ratio=ratio,
         goal="<= 1.5x bare Dask",
         met=ratio <= 1.5,
-        note=f"{n:,} no-op steps, wide (s0 -> the rest), first run on a local registry; "
-        f"floor: bare Dask dict graph on the same LocalCluster; medians of {reps}",
+        note=f"{n:,} distinct no-op functions, wide (s0 -> the rest), first run on a local "
+        f"registry; floor: bare Dask dict graph of the same functions on the same LocalCluster "
+        f"({workers} single-threaded worker processes, one per core); medians of {reps}; "
+        f"{loadavg()}",
     )
 
 
 def run(quick: bool) -> dict[str, Row]:
     """Both figures; see the module docstring."""
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-distributed-"))
+    jobs, pre = (4, 0.2) if tiny() else (8, 2)
+    n, workers = (50 if tiny() else 1000), os.cpu_count() or 1
     try:
         return {
-            "sweep: 8 jobs sharing a 2 s step": bench_sweep(quick, tmp),
-            "1,000 steps on distributed, 2 workers": bench_steps_on_cluster(quick, tmp),
+            f"sweep: {jobs} jobs sharing a {pre} s step (sleeping steps)": bench_sweep(quick, tmp),
+            f"{n:,} steps on distributed, {workers} workers": bench_steps_on_cluster(quick, tmp),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -27,8 +27,10 @@ def _available_pipelines() -> list[str]:
 
 
 def _task(cfg: object) -> None:
+    from . import compose_cache
     from .api import run_config
 
+    compose_cache.record(cfg)  # compose cache (perf): remember what Hydra composed for this run
     try:
         run_config(cfg, available_pipelines=_available_pipelines())  # type: ignore[arg-type]
     except MlopsError as e:
@@ -87,13 +89,17 @@ def _full_error() -> bool:
 
 def run_pipeline_cli() -> None:
     """Hydra's entry point for running pipelines."""
-    import hydra
-
+    from . import compose_cache
     from .redaction import redacted_output
     from .schema import register
 
-    _check_pipeline(sys.argv[1:])
+    # Compose cache (perf): the same overrides over unchanged configs skip Hydra's composition.
     register()
+    if compose_cache.run_cached(sys.argv[1:], _task):
+        return
+    import hydra
+
+    _check_pipeline(sys.argv[1:])
     with redacted_output(sys.argv[1:]):  # Hydra prints overrides in hints and errors
         hydra.main(version_base=None, config_path="conf", config_name="mlops")(_task)()
 

@@ -52,6 +52,7 @@ from .compiler import (
     load_step,
 )
 from .errors import ArtifactError, MlopsError, StepFailedError
+from .inprocess import InProcessScheduler, runs_in_process
 from .models import ModelVersion, VersionStatus
 from .progress import Progress
 from .redaction import config_secret_values, hide_values, redact
@@ -643,22 +644,29 @@ def execute(
         StepFailedError: a step raised; the run record is saved with status ``failed``.
     """
     owned = isinstance(scheduler, str)
+    ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
+    runner = ex.runner()
+    get: Callable[..., Any]
     if isinstance(scheduler, str):
-        get = get_scheduler(
-            scheduler,
-            num_workers,
-            address=address,
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-        )
+        # perf: a run with nothing to compute in parallel starts no scheduler and imports no Dask
+        if runs_in_process(scheduler, (d.cached for d in runner.decisions().values())):
+            get = InProcessScheduler()
+        else:
+            get = get_scheduler(
+                scheduler,
+                num_workers,
+                address=address,
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+            )
     else:
         get = scheduler
     try:
         check = getattr(get, "check_registry", None)
         if check is not None:
             check(registry)
-        ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
         ex.start()
+        runner.model_version = ex.model_version  # taken by start()
         error: BaseException | None = None
 
         def on_result(key: str, result: Any) -> None:
@@ -666,7 +674,7 @@ def execute(
                 ex.step_finished(result)
 
         try:
-            run_graph(get, plan.graph(ex.runner()), plan.keys, on_result)
+            run_graph(get, plan.graph(runner), plan.keys, on_result)
         except BaseException as e:
             error = e
             raise

@@ -184,6 +184,20 @@ class ModelVersion:
         return [self.name, self.number]
 
 
+def _stage_map(change: StageChange | None) -> dict[int, str]:
+    """Version number -> stage after ``change``, for every version not in ``none``.
+
+    The same answers as :meth:`StageChange.stage_of`, computed once for all versions.
+    """
+    if change is None:
+        return {}
+    out = dict.fromkeys(change.archived, "archived")
+    for stage, number in change.holders.items():
+        if number is not None and change.stage_of(number) == stage:
+            out[number] = stage
+    return out
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -315,8 +329,8 @@ class ModelRegistry:
         number: int,
         doc: dict[str, Any],
         done: dict[str, Any] | None,
-        stages: StageChange | None,
-        notes: list[Note],
+        stage: str,
+        notes: tuple[Note, ...],
         tombstone: dict[str, Any] | None = None,
     ) -> ModelVersion:
         vrel = f"{self._vdir(name, number)}/version.json"
@@ -355,10 +369,10 @@ class ModelRegistry:
             run_id=run_id,
             created=created,
             status=status,
-            stage=stages.stage_of(number) if stages else "none",
+            stage=stage,
             artifacts=artifacts,
             metadata=metadata,
-            notes=tuple(n for n in notes if n.version == number),
+            notes=notes,
             actions=self.actions,
         )
 
@@ -433,8 +447,10 @@ class ModelRegistry:
             self.storage, f"{self._vdir(name, number)}/complete.json", ("artifacts", "metadata")
         )
         tomb = read_record(self.storage, f"{self._vdir(name, number)}/deleted.json")
+        stages = self.current_stages(name)
+        notes = tuple(n for n in self._read_notes(name) if n.version == number)
         return self._build(
-            name, number, doc, done, self.current_stages(name), self._read_notes(name), tomb
+            name, number, doc, done, stages.stage_of(number) if stages else "none", notes, tomb
         )
 
     def list_versions(self, name: str) -> list[ModelVersion]:
@@ -447,27 +463,35 @@ class ModelRegistry:
         cdocs = read_records(self.storage, cpaths, ("artifacts", "metadata"))
         tpaths = [f"{self._vdir(name, n)}/deleted.json" for n in range(1, last + 1)]
         tdocs = read_records(self.storage, tpaths)
-        stages, notes = self.current_stages(name), self._read_notes(name)
+        stages = self.current_stages(name)
+        stage_of = _stage_map(stages)
+        all_notes = self._read_notes(name)
+        notes: dict[int, list[Note]] = {}
+        for note in all_notes:
+            notes.setdefault(note.version, []).append(note)
+        # the stage and notes of every version come from one pass over the stage record and the
+        # notes, not a scan of them per version (which made listing quadratic)
         versions = [
             self._build(
                 name,
                 n,
                 self._version_doc(name, n, vdocs.get(v)),
                 cdocs.get(c),
-                stages,
-                notes,
+                stage_of.get(n, "none"),
+                tuple(notes.get(n, ())),
                 tdocs.get(t),
             )
             for n, v, c, t in zip(range(1, last + 1), vpaths, cpaths, tpaths, strict=True)
         ]
+
         def kept(v: int) -> bool:  # complete, or complete once and since deleted
             return versions[v - 1].status is not VersionStatus.INCOMPLETE
 
-        for note in notes:
+        for i, note in enumerate(all_notes, 1):
             if not kept(note.version):
                 raise damaged(
                     self.storage,
-                    self._notes(name).path_of(notes.index(note) + 1),
+                    self._notes(name).path_of(i),
                     f"a note on version {note.version}, which is incomplete",
                 )
         if stages is not None:

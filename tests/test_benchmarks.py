@@ -22,9 +22,10 @@ OWN_ROWS = [
         for label in ("first run", "cached")
     ),
     "train_and_promote process, first run",
-    "train_and_promote process, fully cached",
+    "train_and_promote process, nothing changed",
     "20 steps chain from YAML, process, first run",
-    "20 steps chain from YAML, process, cached",
+    "20 steps chain from YAML, process, fully cached",
+    "compile 50 steps, cached",
 ]
 
 
