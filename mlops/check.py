@@ -315,7 +315,8 @@ class _Checker:
                 doc = models._version_doc(name, n, doc)
                 crel = f"{models._vdir(name, n)}/complete.json"
                 done = self.read(crel, ("artifacts", "metadata"))
-                mv = models._build(name, n, doc, done, None, [])
+                tomb = read_record(self.storage, f"{models._vdir(name, n)}/deleted.json")
+                mv = models._build(name, n, doc, done, "none", (), tomb)
             except DamagedRecordError as e:
                 self.damaged(e, (f"model '{name}' version {n}", *what_reads), "restore it")
                 continue

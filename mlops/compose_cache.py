@@ -228,7 +228,7 @@ def _record(cfg: Any, args: list[str], cwd: str | None) -> bool:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from .runs import redact
+    from .redaction import redact
 
     hydra_cfg = HydraConfig.get()
     cwd = cwd or str(hydra_cfg.runtime.cwd)  # the folder the run started in, even after a chdir
