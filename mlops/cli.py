@@ -12,6 +12,7 @@ import os
 import re
 import sys
 
+from .console import say
 from .errors import MlopsError
 
 __all__ = ["main"]
@@ -34,7 +35,7 @@ def _task(cfg: object) -> None:
     except MlopsError as e:
         if _full_error():
             raise
-        print(f"Error: {e}", file=sys.stderr, flush=True)
+        say(f"Error: {e}", err=True)
         sys.exit(1)
 
 
@@ -74,10 +75,11 @@ def _check_pipeline(args: list[str]) -> None:
     name = _requested_pipeline(args)
     if name is None or _full_error():
         return
+    name_given = any(re.fullmatch(r"\+{0,2}pipeline\.name=.+", a) for a in args)
     try:
-        check_pipeline_exists(name)
+        check_pipeline_exists(name, name_given=name_given)
     except MlopsError as e:
-        print(f"Error: {e}", file=sys.stderr, flush=True)
+        say(f"Error: {e}", err=True)
         sys.exit(1)
 
 
@@ -97,7 +99,26 @@ def run_pipeline_cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``mlops`` and ``python -m mlops``."""
+    """Entry point of ``mlops`` and ``python -m mlops``.
+
+    What it prints goes through :class:`mlops.console.SafeStream` (a closed pipe stops the
+    printing, not the run). Ctrl-C exits with status 130 and no traceback: during a run after
+    the run's own line (:mod:`mlops.interrupts`), before one after a line saying so.
+    """
+    from .console import protect_std_streams
+    from .interrupts import EXIT_INTERRUPTED, RunInterrupted
+
+    protect_std_streams()
+    try:
+        _main(argv)
+    except RunInterrupted:
+        sys.exit(EXIT_INTERRUPTED)  # the first Ctrl-C said what happens
+    except KeyboardInterrupt:
+        say("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and not args[0].startswith("-") and "=" not in args[0]:
         from .admin import main as admin_main

@@ -42,6 +42,7 @@ from .cache import (
 )
 from .compiler import ArtifactInput, FileInput, Plan, StepInput, StepPlan, load_step
 from .errors import ArtifactError, MlopsError, StepFailedError
+from .interrupts import InterruptHandler, RunInterrupted, StepGuard, stop_flag, waiting_for
 from .models import ModelVersion, VersionStatus
 from .progress import Progress
 from .run_store import Heartbeat, Run, RunStatus, StepStatus, new_run_id
@@ -517,7 +518,13 @@ class Execution:
         self.run = replace(
             self.run,
             status=status,
-            error=_describe(error) if error is not None else None,
+            error=(
+                str(error)
+                if isinstance(error, RunInterrupted)
+                else _describe(error)
+                if error is not None
+                else None
+            ),
             finished=time.time(),
         )
         try:
@@ -569,20 +576,33 @@ def execute(
         if check is not None:
             check(registry)
         ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
-        ex.start()
+        flag = stop_flag(get, ex.run_id)
+        guard = StepGuard(ex.runner(), flag)
+        handler = InterruptHandler(
+            flag,
+            waiting_for=lambda: waiting_for(plan, ex.records, guard, flag),
+            on_abort=lambda: ex.finish(RunInterrupted(ex.run_id)),
+        )
         error: BaseException | None = None
 
         def on_result(key: str, result: Any) -> None:
             if isinstance(result, StepResult):
                 ex.step_finished(result)
 
-        try:
-            run_graph(get, plan.graph(ex.runner()), plan.keys, on_result)
-        except BaseException as e:
-            error = e
-            raise
-        finally:
-            run = ex.finish(error)
+        with handler:
+            ex.start()
+            try:
+                run_graph(get, plan.graph(guard), plan.keys, on_result)
+                if handler.interrupted:
+                    error = RunInterrupted(ex.run_id)
+            except BaseException as e:
+                error = e
+                raise
+            finally:
+                run = ex.finish(error)
+                flag.close()
+        if isinstance(error, RunInterrupted):
+            raise error
         if run.status is RunStatus.FAILED and run.error:
             raise MlopsError(run.error)
     finally:

@@ -8,11 +8,13 @@ task as it completes, whichever scheduler runs it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["get_scheduler", "run_graph"]
+__all__ = ["EXECUTORS", "ExecutorOptions", "get_scheduler", "run_graph"]
 
 
 def get_scheduler(
@@ -54,9 +56,10 @@ def get_scheduler(
             )
             # spawned workers (Dask's default context): safe with threads, same on every OS
             return dask.multiprocessing.get(
-                shipped, keys, num_workers=num_workers, initializer=init
+                shipped, keys, num_workers=num_workers, initializer=partial(_init_worker, init)
             )
 
+        get_processes.spawns_processes = True  # type: ignore[attr-defined]
         return get_processes
     if name == "distributed":
         from .distributed import DistributedScheduler
@@ -66,6 +69,87 @@ def get_scheduler(
         f"unknown executor '{name}'; choose one of: sync, threads, processes, distributed",
         "executor.name",
     )
+
+
+def _init_worker(then: Callable[[], Any] | None) -> None:
+    """Initializer of a process pool's workers: Ctrl-C is the main process's to handle (a
+    terminal sends it to every process of the group), and a closed stdout never fails a step."""
+    from .console import protect_std_streams
+    from .interrupts import ignore_sigint
+
+    ignore_sigint()
+    protect_std_streams()
+    if then is not None:
+        then()
+
+
+#: the executors ``executor.name`` can select
+EXECUTORS = ("sync", "threads", "processes", "distributed")
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """The ``executor`` block of a config, checked: read once, before anything is written.
+
+    Examples:
+        >>> ExecutorOptions.from_config({"name": "threads", "num_workers": 4})
+        ExecutorOptions(name='threads', num_workers=4, address=None, n_workers=None, \
+threads_per_worker=None)
+        >>> ExecutorOptions.from_config({"name": "threads", "num_workers": -1})
+        Traceback (most recent call last):
+        ...
+        mlops.errors.ConfigError: executor.num_workers: must be a whole number of at least 1 \
+(or null: one per core), got -1
+    """
+
+    name: str = "threads"
+    num_workers: int | None = None
+    address: str | None = None
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+
+    @classmethod
+    def from_config(cls, node: Any) -> ExecutorOptions:
+        """Read and check ``executor.*`` from a config node (a DictConfig or a mapping)."""
+        from .errors import did_you_mean
+
+        get = node.get
+        name = str(get("name", "threads"))
+        if name not in EXECUTORS:
+            raise ConfigError(
+                f"unknown executor '{name}'.{did_you_mean(name, EXECUTORS)} Choose one of: "
+                f"{', '.join(EXECUTORS)} (e.g. executor=sync).",
+                "executor.name",
+            )
+        counts = {k: get(k) for k in ("num_workers", "n_workers", "threads_per_worker")}
+        for key, value in counts.items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigError(
+                    f"must be a whole number of at least 1 (or null: one per core), got {value!r}",
+                    f"executor.{key}",
+                )
+        address = get("address")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise ConfigError(
+                f"must be a scheduler address such as tcp://HOST:8786 (or null: start a local "
+                f"cluster), got {address!r}",
+                "executor.address",
+            )
+        return cls(
+            name, counts["num_workers"], address, counts["n_workers"], counts["threads_per_worker"]
+        )
+
+    def scheduler(self) -> Callable[..., Any]:
+        """The Dask ``get`` these options select (see :func:`get_scheduler`)."""
+        return get_scheduler(
+            self.name,
+            self.num_workers,
+            address=self.address,
+            n_workers=self.n_workers,
+            threads_per_worker=self.threads_per_worker,
+        )
 
 
 def run_graph(
