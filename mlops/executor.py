@@ -577,7 +577,7 @@ def execute(
             check(registry)
         ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
         flag = stop_flag(get, ex.run_id)
-        guard = StepGuard(ex.runner(), flag)
+        guard: StepGuard | None = None  # made after start(): the runner needs the version
         handler = InterruptHandler(
             flag,
             waiting_for=lambda: waiting_for(plan, ex.records, guard, flag),
@@ -591,6 +591,7 @@ def execute(
 
         with handler:
             ex.start()
+            guard = StepGuard(ex.runner(), flag)
             try:
                 run_graph(get, plan.graph(guard), plan.keys, on_result)
                 if handler.interrupted:

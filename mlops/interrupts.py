@@ -215,13 +215,15 @@ def stop_flag(get: Any, run_id: str) -> StopFlag:
 
 
 def waiting_for(
-    plan: Any, records: Mapping[str, Mapping[str, Any]], guard: StepGuard, flag: StopFlag
+    plan: Any, records: Mapping[str, Mapping[str, Any]], guard: StepGuard | None, flag: StopFlag
 ) -> list[str]:
     """The steps a run waits for after Ctrl-C.
 
     In this process the guard knows which steps run; elsewhere (worker processes, a cluster)
     they are the steps not finished whose upstream steps all finished.
     """
+    if guard is None:  # the run has not started a step yet
+        return []
     if isinstance(flag, LocalFlag):
         return guard.running
     done = {"ran", "cached"}
