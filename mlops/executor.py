@@ -577,10 +577,9 @@ def execute(
             check(registry)
         ex = Execution(plan, registry, cache=cache, run_id=run_id, progress=progress)
         flag = stop_flag(get, ex.run_id)
-        guard: StepGuard | None = None  # made after start(): the runner needs the version
         handler = InterruptHandler(
             flag,
-            waiting_for=lambda: waiting_for(plan, ex.records, guard, flag),
+            waiting_for=lambda: waiting_for(plan, ex.records, flag),
             on_abort=lambda: ex.finish(RunInterrupted(ex.run_id)),
         )
         error: BaseException | None = None
@@ -589,19 +588,21 @@ def execute(
             if isinstance(result, StepResult):
                 ex.step_finished(result)
 
-        with handler:
-            ex.start()
-            guard = StepGuard(ex.runner(), flag)
-            try:
-                run_graph(get, plan.graph(guard), plan.keys, on_result)
-                if handler.interrupted:
-                    error = RunInterrupted(ex.run_id)
-            except BaseException as e:
-                error = e
-                raise
-            finally:
-                run = ex.finish(error)
-                flag.close()
+        try:
+            with handler:
+                ex.start()
+                try:
+                    # the runner is made after start(): it carries the version number
+                    run_graph(get, plan.graph(StepGuard(ex.runner(), flag)), plan.keys, on_result)
+                    if handler.interrupted:
+                        error = RunInterrupted(ex.run_id)
+                except BaseException as e:
+                    error = e
+                    raise
+                finally:
+                    run = ex.finish(error)
+        finally:
+            flag.close()
         if isinstance(error, RunInterrupted):
             raise error
         if run.status is RunStatus.FAILED and run.error:

@@ -92,18 +92,38 @@ class StopFlag:
     def close(self) -> None:
         """Release what the flag holds (a file, a cluster event)."""
 
+    def mark_running(self, step: str, running: bool) -> None:
+        """Note that ``step`` started (True) or ended (False), where the flag can tell."""
+
+    def running(self) -> list[str] | None:
+        """The steps that started and have not ended; None where the flag cannot tell."""
+        return None
+
 
 class LocalFlag(StopFlag):
     """A flag in this process: ``sync`` and ``threads``."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._running: list[str] = []
 
     def set(self) -> None:
         self._event.set()
 
     def is_set(self) -> bool:
         return self._event.is_set()
+
+    def mark_running(self, step: str, running: bool) -> None:
+        with self._lock:
+            if running:
+                self._running.append(step)
+            else:
+                self._running.remove(step)
+
+    def running(self) -> list[str] | None:
+        with self._lock:
+            return list(self._running)
 
 
 class FileFlag(StopFlag):
@@ -128,10 +148,26 @@ class FileFlag(StopFlag):
     def is_set(self) -> bool:
         return self._set or os.path.exists(self.path)
 
+    def mark_running(self, step: str, running: bool) -> None:
+        # one empty file per running step, next to the flag: the main process lists them
+        path = os.path.join(os.path.dirname(self.path), f"running-{step}")
+        with contextlib.suppress(OSError):
+            if running:
+                open(path, "w").close()
+            else:
+                os.remove(path)
+
+    def running(self) -> list[str] | None:
+        try:
+            names = os.listdir(os.path.dirname(self.path))
+        except OSError:
+            return []
+        return sorted(n[len("running-") :] for n in names if n.startswith("running-"))
+
     def close(self) -> None:
-        for path in (self.path, os.path.dirname(self.path)):
-            with contextlib.suppress(OSError):
-                (os.remove if path == self.path else os.rmdir)(path)
+        import shutil
+
+        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "_set": False}
@@ -171,38 +207,25 @@ class StepGuard:
     """The task of every step: start the step only if the run was not interrupted.
 
     ``guard(step_name, *upstream)`` returns :class:`NotStarted` if the flag is set or an upstream
-    step was not started, else what ``task(step_name, *upstream)`` returns. In this process it
-    also knows which steps are running (for the interrupt message).
+    step was not started, else what ``task(step_name, *upstream)`` returns. A step is marked
+    running *before* the flag is read, so the interrupt message, which is made after the flag is
+    set, names every step that will go on running.
     """
 
     def __init__(self, task: Callable[..., Any], flag: StopFlag) -> None:
         self.task = task
         self.flag = flag
-        self._lock = threading.Lock()
-        self._running: list[str] = []
-
-    @property
-    def running(self) -> list[str]:
-        """The steps started in this process that have not finished."""
-        with self._lock:
-            return list(self._running)
 
     def __call__(self, step: str, *upstream: Any) -> Any:
-        if self.flag.is_set() or any(isinstance(u, NotStarted) for u in upstream):
+        if any(isinstance(u, NotStarted) for u in upstream):
             return NotStarted(step)
-        with self._lock:
-            self._running.append(step)
+        self.flag.mark_running(step, True)
         try:
+            if self.flag.is_set():
+                return NotStarted(step)
             return self.task(step, *upstream)
         finally:
-            with self._lock:
-                self._running.remove(step)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"task": self.task, "flag": self.flag}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["task"], state["flag"])  # type: ignore[misc]
+            self.flag.mark_running(step, False)
 
 
 def stop_flag(get: Any, run_id: str) -> StopFlag:
@@ -214,18 +237,15 @@ def stop_flag(get: Any, run_id: str) -> StopFlag:
     return LocalFlag()
 
 
-def waiting_for(
-    plan: Any, records: Mapping[str, Mapping[str, Any]], guard: StepGuard | None, flag: StopFlag
-) -> list[str]:
+def waiting_for(plan: Any, records: Mapping[str, Mapping[str, Any]], flag: StopFlag) -> list[str]:
     """The steps a run waits for after Ctrl-C.
 
-    In this process the guard knows which steps run; elsewhere (worker processes, a cluster)
-    they are the steps not finished whose upstream steps all finished.
+    Those the flag saw start; on a cluster, where it cannot tell, the steps not finished whose
+    upstream steps all finished.
     """
-    if guard is None:  # the run has not started a step yet
-        return []
-    if isinstance(flag, LocalFlag):
-        return guard.running
+    running = flag.running()
+    if running is not None:
+        return running
     done = {"ran", "cached"}
     return [
         name
@@ -320,9 +340,28 @@ def interrupt_message(steps: Sequence[str]) -> str:
 
 
 def _end_worker_processes() -> None:
-    """Terminate the worker processes this process started (a process pool, a local cluster)."""
+    """Terminate the worker processes this process started (a process pool, a local cluster).
+
+    Then run multiprocessing's exit finalizers (in a thread, bounded in time): they release the
+    pool's semaphores, which multiprocessing's resource tracker would otherwise report as leaked
+    on stderr after this process is gone.
+    """
     import multiprocessing
 
-    for child in multiprocessing.active_children():
+    children = multiprocessing.active_children()
+    if not children:
+        return
+    for child in children:
         with contextlib.suppress(Exception):  # it may have exited already
             child.terminate()
+    for child in children:
+        with contextlib.suppress(Exception):
+            child.join(1.0)
+    from multiprocessing import util
+
+    exit_function = getattr(util, "_exit_function", None)  # private; absent: skip it
+    if exit_function is None:
+        return
+    finalizers = threading.Thread(target=exit_function, daemon=True)
+    finalizers.start()
+    finalizers.join(1.0)
