@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,7 +231,9 @@ class StepGuard:
 def stop_flag(get: Any, run_id: str) -> StopFlag:
     """The kind of flag the scheduler ``get``'s workers can read."""
     if getattr(get, "reports_results", False):  # dask.distributed: workers anywhere
-        return ClusterFlag(f"mlops-stop-{run_id}", client=get.client)
+        with _sigint_ignored():  # a local cluster's processes, started now, inherit it
+            client = get.client
+        return ClusterFlag(f"mlops-stop-{run_id}", client=client)
     if getattr(get, "spawns_processes", False):  # a process pool on this machine
         return FileFlag()
     return LocalFlag()
@@ -253,6 +255,21 @@ def waiting_for(plan: Any, records: Mapping[str, Mapping[str, Any]], flag: StopF
         if str(records.get(name, {}).get("status")) not in done | {"failed"}
         and all(str(records.get(d, {}).get("status")) in done for d in sp.deps)
     ]
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start: a process started by fork and exec keeps an
+    ignored signal ignored (Python then installs no KeyboardInterrupt handler), so a terminal's
+    Ctrl-C, sent to the whole process group, stops the run through this process only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def ignore_sigint() -> None:

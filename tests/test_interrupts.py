@@ -256,3 +256,22 @@ def test_ctrl_c_before_the_run_exits_130_without_traceback(project: Path) -> Non
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (130, "interrupted\n"), out + err
     assert not reg_uri.exists()
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_ctrl_c_on_a_local_dask_cluster(project: Path, times: int) -> None:
+    """executor=distributed: the cluster's processes ignore the group's SIGINT; the run decides."""
+    pytest.importorskip("distributed")
+    reg_uri = str(project / "reg")
+    overrides = [f"registry.uri={reg_uri}", "executor=distributed", "executor.n_workers=1"]
+    proc = _start(project, overrides)
+    _wait_for(project, "train-start", proc)
+    time.sleep(0.3)
+    for _ in range(times):
+        _ctrl_c(proc)
+        time.sleep(0.2)
+    out, err = proc.communicate(timeout=120)
+    assert err == "interrupted: waiting for step train to finish" + AGAIN
+    _check_interrupted(Registry(reg_uri), out, err, proc.returncode)
+    assert ("train-done" in _markers(project)) is (times == 1)
+    assert "promote-start" not in _markers(project)
