@@ -380,8 +380,10 @@ def main(argv: list[str]) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     try:
+        from .api import check_registry_exists
         from .registry import Registry
 
+        check_registry_exists(args.registry)  # a mistyped folder is not an empty registry
         reg = Registry(args.registry, **_storage_options(args.storage_option))
         doc, text = args.handler(reg, args)
     except MlopsError as e:

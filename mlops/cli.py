@@ -13,7 +13,7 @@ import re
 import sys
 
 from .console import say
-from .errors import MlopsError
+from .errors import MlopsError, describe
 
 __all__ = ["main"]
 
@@ -32,10 +32,10 @@ def _task(cfg: object) -> None:
 
     try:
         run_config(cfg, available_pipelines=_available_pipelines())  # type: ignore[arg-type]
-    except MlopsError as e:
+    except (MlopsError, OSError) as e:  # OSError: a full or read-only disk, said in words
         if _full_error():
             raise
-        say(f"Error: {e}", err=True)
+        say(f"Error: {describe(e)}", err=True)
         sys.exit(1)
 
 

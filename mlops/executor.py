@@ -41,7 +41,7 @@ from .cache import (
     warn,
 )
 from .compiler import ArtifactInput, FileInput, Plan, StepInput, StepPlan, load_step
-from .errors import ArtifactError, MlopsError, StepFailedError
+from .errors import ArtifactError, MlopsError, StepFailedError, describe
 from .interrupts import InterruptHandler, RunInterrupted, StepGuard, stop_flag, waiting_for
 from .models import ModelVersion, VersionStatus
 from .progress import Progress
@@ -518,13 +518,7 @@ class Execution:
         self.run = replace(
             self.run,
             status=status,
-            error=(
-                str(error)
-                if isinstance(error, RunInterrupted)
-                else _describe(error)
-                if error is not None
-                else None
-            ),
+            error=describe(error) if error is not None else None,
             finished=time.time(),
         )
         try:
