@@ -72,8 +72,15 @@ def _check_pipeline(args: list[str]) -> None:
     """
     from .api import check_pipeline_exists
 
+    if _full_error():
+        return
+    try:
+        _check_executor_overrides(args)
+    except MlopsError as e:
+        say(f"Error: {e}", err=True)
+        sys.exit(1)
     name = _requested_pipeline(args)
-    if name is None or _full_error():
+    if name is None:
         return
     name_given = any(re.fullmatch(r"\+{0,2}pipeline\.name=.+", a) for a in args)
     try:
@@ -81,6 +88,33 @@ def _check_pipeline(args: list[str]) -> None:
     except MlopsError as e:
         say(f"Error: {e}", err=True)
         sys.exit(1)
+
+
+def _check_executor_overrides(args: list[str]) -> None:
+    """Check ``executor.KEY=VALUE`` overrides as mlops would, before Hydra does.
+
+    Hydra refuses ``executor.num_workers=1.5`` itself, in seven lines that end in advice about
+    tracebacks; a value of the right type but out of range (``-1``) it lets through. Both get
+    mlops' one line (:class:`mlops.schedulers.ExecutorOptions`). Overrides are parsed with Hydra's
+    own parser, so values mean what they will mean in the config; sweeps are left to Hydra.
+    """
+    from .schedulers import ExecutorOptions
+
+    candidates = [a for a in args if a.lstrip("+~").startswith("executor.")]
+    if not candidates:
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except Exception:  # noqa: BLE001 - a syntax error: Hydra reports it with its grammar
+        return
+    values: dict[str, object] = {}
+    for o in overrides:
+        key = o.key_or_group.split(".", 1)[1]
+        if not o.is_sweep_override() and not o.is_delete():
+            values[key] = o.value()
+    ExecutorOptions.from_config(values)
 
 
 def _full_error() -> bool:

@@ -123,6 +123,8 @@ threads_per_worker=None)
             )
         counts = {k: get(k) for k in ("num_workers", "n_workers", "threads_per_worker")}
         for key, value in counts.items():
+            if isinstance(value, str) and value.strip().isdigit():  # as OmegaConf converts it
+                value = counts[key] = int(value)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
