@@ -91,16 +91,17 @@ def _check_pipeline(args: list[str]) -> None:
 
 
 def _check_executor_overrides(args: list[str]) -> None:
-    """Check ``executor.KEY=VALUE`` overrides as mlops would, before Hydra does.
+    """Check ``executor=NAME`` and ``executor.KEY=VALUE`` overrides as mlops would, before Hydra.
 
-    Hydra refuses ``executor.num_workers=1.5`` itself, in seven lines that end in advice about
-    tracebacks; a value of the right type but out of range (``-1``) it lets through. Both get
-    mlops' one line (:class:`mlops.schedulers.ExecutorOptions`). Overrides are parsed with Hydra's
-    own parser, so values mean what they will mean in the config; sweeps are left to Hydra.
+    Hydra refuses ``executor.num_workers=1.5`` or ``executor=threds`` itself, in seven or more
+    lines that end in advice about tracebacks; a value of the right type but out of range
+    (``-1``) it lets through. Both get mlops' one line (:class:`~mlops.schedulers.ExecutorOptions`).
+    Overrides are parsed with Hydra's own parser, so values mean what they will mean in the
+    config; sweeps, and choices with an extra config search path, are left to Hydra.
     """
     from .schedulers import ExecutorOptions
 
-    candidates = [a for a in args if a.lstrip("+~").startswith("executor.")]
+    candidates = [a for a in args if re.match(r"[+~]{0,2}executor[.=]", a)]
     if not candidates:
         return
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -111,10 +112,35 @@ def _check_executor_overrides(args: list[str]) -> None:
         return
     values: dict[str, object] = {}
     for o in overrides:
-        key = o.key_or_group.split(".", 1)[1]
-        if not o.is_sweep_override() and not o.is_delete():
+        if o.is_sweep_override() or o.is_delete():
+            continue
+        _, _, key = o.key_or_group.partition(".")
+        if key:
             values[key] = o.value()
+        elif not any(a.split("=", 1)[0] in _SEARCH_PATH_FLAGS for a in args):
+            _check_executor_choice(str(o.value()))
     ExecutorOptions.from_config(values)
+
+
+def _check_executor_choice(choice: str) -> None:
+    """``executor=NAME`` selects ``conf/executor/NAME.yaml``: packaged, or the project's."""
+    from .errors import ConfigError, did_you_mean
+    from .schedulers import EXECUTORS
+
+    project = os.path.join(os.getcwd(), "conf", "executor")
+    own = (
+        [f[: -len(".yaml")] for f in os.listdir(project) if f.endswith(".yaml")]
+        if os.path.isdir(project)
+        else []
+    )
+    choices = sorted({*EXECUTORS, *own})
+    if choice not in choices:
+        raise ConfigError(
+            f"unknown executor '{choice}'.{did_you_mean(choice, choices)} Choose one of: "
+            f"{', '.join(EXECUTORS + tuple(sorted(set(own) - set(EXECUTORS))))} (e.g. "
+            "executor=sync).",
+            "executor",
+        )
 
 
 def _full_error() -> bool:

@@ -407,3 +407,27 @@ def test_rollback_messages(project: tuple[Path, Path], command: list[str], messa
     res = run_mlops(*command, "--registry", str(registry), cwd=folder)
     assert (res.returncode, res.stderr) == (1, f"Error: {message}\n")
     assert _snapshot(registry) == before
+
+
+def test_project_executor_config(project: tuple[Path, Path], tmp_path: Path) -> None:
+    """A project's own conf/executor/NAME.yaml is a valid choice; a misspelt one is named."""
+    folder, _ = project
+    own = folder / "conf" / "executor" / "one_at_a_time.yaml"
+    own.parent.mkdir(exist_ok=True)
+    own.write_text("name: sync\n")
+    try:
+        res = run_mlops(
+            "+pipeline=good", "executor=one_at_a_time", f"registry.uri={tmp_path}/r", cwd=folder
+        )
+        assert res.returncode == 0, res.output
+        assert "executor sync" in res.stdout
+        res = run_mlops(
+            "+pipeline=good", "executor=one_at_time", f"registry.uri={tmp_path}/r", cwd=folder
+        )
+        assert (res.returncode, res.stderr) == (
+            1,
+            "Error: executor: unknown executor 'one_at_time'. Did you mean 'one_at_a_time'? Choose "
+            "one of: sync, threads, processes, distributed, one_at_a_time (e.g. executor=sync).\n",
+        )
+    finally:
+        own.unlink()
