@@ -176,6 +176,19 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         say("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        if argv is None:  # the program: what is left is the interpreter's exit
+            ignore_sigint_from_now_on()
+
+
+def ignore_sigint_from_now_on() -> None:
+    """Ignore Ctrl-C for the rest of the process: its work is done and its status decided; a
+    KeyboardInterrupt while the interpreter exits would only print a traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(argv: list[str] | None) -> None:

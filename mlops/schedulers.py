@@ -7,7 +7,8 @@ task as it completes, whichever scheduler runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -54,10 +55,11 @@ def get_scheduler(
                 graph,  # type: ignore[arg-type]
                 dask.config.get("multiprocessing.initializer", None),
             )
-            # spawned workers (Dask's default context): safe with threads, same on every OS
-            return dask.multiprocessing.get(
-                shipped, keys, num_workers=num_workers, initializer=partial(_init_worker, init)
-            )
+            pool = _process_pool(num_workers, partial(_init_worker, init))
+            try:
+                return dask.multiprocessing.get(shipped, keys, pool=pool)
+            finally:
+                pool.shutdown()
 
         get_processes.spawns_processes = True  # type: ignore[attr-defined]
         return get_processes
@@ -69,6 +71,51 @@ def get_scheduler(
         f"unknown executor '{name}'; choose one of: sync, threads, processes, distributed",
         "executor.name",
     )
+
+
+def _process_pool(num_workers: int | None, initializer: Callable[[], None]) -> Any:
+    """The pool ``dask.multiprocessing.get`` would make, whose workers never see Ctrl-C.
+
+    Workers are spawned (Dask's default context: safe with threads, the same on every OS) as
+    tasks are submitted, and SIGINT is blocked in this thread while they start: a spawned
+    process inherits the blocked signal, so a Ctrl-C that a terminal sends to the whole process
+    group while a worker boots cannot kill it (its initializer then ignores SIGINT for good).
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    import dask
+    import dask.multiprocessing
+    from dask.system import CPU_COUNT
+
+    class Pool(ProcessPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            with _sigint_blocked():
+                return super().submit(fn, *args, **kwargs)
+
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = "6640"  # as dask.multiprocessing.get does
+    return Pool(
+        num_workers or dask.config.get("num_workers", None) or CPU_COUNT,
+        mp_context=dask.multiprocessing.get_context(),
+        initializer=partial(
+            dask.multiprocessing.initialize_worker_process, user_initializer=initializer
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _init_worker(then: Callable[[], Any] | None) -> None:

@@ -9,6 +9,7 @@ it too), then checks what the run left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -275,3 +276,44 @@ def test_ctrl_c_on_a_local_dask_cluster(project: Path, times: int) -> None:
     _check_interrupted(Registry(reg_uri), out, err, proc.returncode)
     assert ("train-done" in _markers(project)) is (times == 1)
     assert "promote-start" not in _markers(project)
+
+
+def test_ctrl_c_at_random_points(project: Path) -> None:
+    """20 Ctrl-C at random moments of a run (startup to exit), on one registry, alternating
+    executors: after each, nothing listed, ``latest`` or in a stage is incomplete."""
+    import random
+
+    rng = random.Random(11)
+    reg_uri = str(project / "reg")
+    executors = ["threads", "sync", "processes"]
+    outcomes: dict[int, int] = {}
+    for i in range(20):
+        for marker in (project / "markers").iterdir():
+            marker.unlink()
+        executor = executors[i % len(executors)]
+        proc = _start(
+            project,
+            [f"registry.uri={reg_uri}", f"executor={executor}", "steps.train.seconds=0.5"],
+        )
+        time.sleep(rng.uniform(0.5, 4.5))
+        if proc.poll() is None:
+            _ctrl_c(proc)
+        out, err = proc.communicate(timeout=120)
+        outcomes[proc.returncode] = outcomes.get(proc.returncode, 0) + 1
+        assert proc.returncode in (0, 130), out + err
+        assert "Traceback" not in out + err
+        assert err.count("\n") <= 1, err
+        reg = Registry(reg_uri)
+        runs = {r.id: r for r in reg.list_runs()}
+        assert {str(r.status) for r in runs.values()} <= {"completed", "interrupted"}
+        for mv in reg.list_model_versions("slowmodel"):
+            run = runs.get(mv.run_id or "")
+            if run is not None and str(run.status) == "interrupted":
+                assert not mv.complete, (mv, run)
+        current = reg.models.current_stages("slowmodel")
+        for number in current.holders.values() if current else []:
+            if number is not None:
+                assert reg.models.resolve("slowmodel", number).complete
+        with contextlib.suppress(MlopsError):  # no complete version yet
+            assert reg.get_model_version("slowmodel", "latest").complete
+    assert outcomes.get(130, 0) >= 5  # most Ctrl-C hit a run
