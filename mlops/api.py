@@ -206,8 +206,12 @@ def run_config(
     *,
     available_pipelines: Sequence[str] | None = None,
     stream: IO[str] | None = None,
+    exit_on_second_interrupt: bool = False,
 ) -> Run | Plan:
-    """Compile and execute a composed config; with ``plan=true`` return the plan, run nothing."""
+    """Compile and execute a composed config; with ``plan=true`` return the plan, run nothing.
+
+    ``exit_on_second_interrupt``: a second Ctrl-C ends the process (the command line does this).
+    """
     from .compiler import compile_pipeline
     from .executor import CacheOptions, Progress, execute
 
@@ -241,6 +245,7 @@ def run_config(
             threads_per_worker=executor.threads_per_worker,
             cache=cache,
             progress=Progress(len(plan.steps), out),
+            exit_on_second_interrupt=exit_on_second_interrupt,
         )
     except KeyboardInterrupt:
         took = time.perf_counter() - started

@@ -31,7 +31,11 @@ def _task(cfg: object) -> None:
     from .api import run_config
 
     try:
-        run_config(cfg, available_pipelines=_available_pipelines())  # type: ignore[arg-type]
+        run_config(
+            cfg,  # type: ignore[arg-type]
+            available_pipelines=_available_pipelines(),
+            exit_on_second_interrupt=True,
+        )
     except (MlopsError, OSError) as e:  # OSError: a full or read-only disk, said in words
         if _full_error():
             raise

@@ -542,13 +542,20 @@ def execute(
     address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
+    exit_on_second_interrupt: bool = False,
 ) -> Run:
     """Run ``plan`` and return its run record (also when a step fails: then raise after saving).
+
+    Ctrl-C lets the running steps finish, starts no other, records the run ``interrupted`` and
+    raises :class:`~mlops.interrupts.RunInterrupted`; a second Ctrl-C stops without waiting
+    (see :mod:`mlops.interrupts`).
 
     Args:
         scheduler: an executor name (``sync``, ``threads``, ``processes``, ``distributed``) or
             a Dask ``get`` function.
         address, n_workers, threads_per_worker: ``executor=distributed`` options.
+        exit_on_second_interrupt: a second Ctrl-C ends the process with status 130 (the
+            command line) rather than raising ``KeyboardInterrupt``.
 
     Raises:
         ConfigError: the registry cannot be reached from the executor's workers (nothing ran).
@@ -575,6 +582,7 @@ def execute(
             flag,
             waiting_for=lambda: waiting_for(plan, ex.records, flag),
             on_abort=lambda: ex.finish(RunInterrupted(ex.run_id)),
+            hard_exit=exit_on_second_interrupt,
         )
         error: BaseException | None = None
 

@@ -284,6 +284,9 @@ class InterruptHandler:
         flag: set on the first Ctrl-C.
         waiting_for: returns the steps the run waits for (named in the message).
         on_abort: called on the second Ctrl-C, before exiting (saves the run record).
+        hard_exit: the second Ctrl-C ends the process (the command line); otherwise it raises
+            ``KeyboardInterrupt`` where the run is, as Python does (a notebook or a script that
+            called :func:`mlops.run` goes on, and the executor records the run interrupted).
     """
 
     def __init__(
@@ -291,10 +294,13 @@ class InterruptHandler:
         flag: StopFlag,
         waiting_for: Callable[[], Sequence[str]],
         on_abort: Callable[[], object],
+        *,
+        hard_exit: bool = False,
     ) -> None:
         self.flag = flag
         self.waiting_for = waiting_for
         self.on_abort = on_abort
+        self.hard_exit = hard_exit
         self._previous: Any = None
         self._installed = False
 
@@ -321,7 +327,13 @@ class InterruptHandler:
         self.abort()
 
     def abort(self) -> None:
-        """The second Ctrl-C: save the run record if that is quick, end workers, exit 130."""
+        """The second Ctrl-C: save the run record if that is quick, end workers, exit 130.
+
+        Without ``hard_exit``: end the worker processes and raise ``KeyboardInterrupt``.
+        """
+        if not self.hard_exit:
+            _end_worker_processes()
+            raise KeyboardInterrupt("interrupted twice: stopped without waiting for the step")
         saver = threading.Thread(target=self._save_quietly, daemon=True)
         saver.start()
         saver.join(ABORT_SAVE_SECONDS)

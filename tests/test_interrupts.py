@@ -317,3 +317,61 @@ def test_ctrl_c_at_random_points(project: Path) -> None:
         with contextlib.suppress(MlopsError):  # no complete version yet
             assert reg.get_model_version("slowmodel", "latest").complete
     assert outcomes.get(130, 0) >= 5  # most Ctrl-C hit a run
+
+
+API_SCRIPT = """
+import os
+import sys
+from pathlib import Path
+
+import mlops
+
+if __name__ == "__main__":  # process pools spawn workers that import this file
+    try:
+        mlops.run("slow", sys.argv[1:], quiet=True)
+    except KeyboardInterrupt as e:
+        print("caught", type(e).__name__, flush=True)
+        Path(os.environ["MARKERS"], "caught").touch()
+    print("the script goes on")
+"""
+
+
+@pytest.mark.parametrize("times", [1, 2])
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_ctrl_c_in_mlops_run_raises(project: Path, times: int, executor: str) -> None:
+    """From Python, Ctrl-C raises KeyboardInterrupt (twice: at once); the caller goes on."""
+    reg_uri = str(project / "reg")
+    (project / "script.py").write_text(API_SCRIPT)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "MARKERS": str(project / "markers")}
+    seconds = 20 if times == 2 else 2
+    overrides = [
+        f"registry.uri={reg_uri}",
+        f"executor={executor}",
+        f"steps.train.seconds={seconds}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "script.py", *overrides],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for(project, "train-start", proc)
+    for _ in range(times):
+        _ctrl_c(proc)
+        time.sleep(0.3)
+    if times == 2:  # raised at once, not after the 20 s step
+        _wait_for(project, "caught", proc, timeout=10)
+        # a process pool's workers are ended; a thread cannot be, and ends its step unseen
+        assert "train-done" not in _markers(project) or executor == "threads"
+    out, err = proc.communicate(timeout=120)
+    expected = "RunInterrupted" if times == 1 else "KeyboardInterrupt"
+    assert (proc.returncode, out) == (0, f"caught {expected}\nthe script goes on\n"), err
+    assert err == "interrupted: waiting for step train to finish" + AGAIN
+    if times == 1:
+        assert "train-done" in _markers(project)
+    (run,) = Registry(reg_uri).list_runs()
+    assert str(run.status) == "interrupted"
+    assert not Registry(reg_uri).list_model_versions("slowmodel")[0].complete
