@@ -14,6 +14,7 @@ import sys
 
 from .console import say
 from .errors import MlopsError, describe
+from .interrupts import EXIT_INTERRUPTED
 
 __all__ = ["main"]
 
@@ -170,9 +171,11 @@ def main(argv: list[str] | None = None) -> None:
     the run's own line (:mod:`mlops.interrupts`), before one after a line saying so.
     """
     from .console import protect_std_streams
-    from .interrupts import EXIT_INTERRUPTED, RunInterrupted
+    from .interrupts import RunInterrupted
 
     protect_std_streams()
+    if argv is None:  # the program (not a call from Python): Ctrl-C before a run ends it now
+        exit_on_sigint()
     try:
         _main(argv)
     except RunInterrupted:
@@ -183,6 +186,25 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if argv is None:  # the program: what is left is the interpreter's exit
             ignore_sigint_from_now_on()
+
+
+def exit_on_sigint() -> None:
+    """Until a run starts, Ctrl-C ends the process at once with status 130 and one line.
+
+    Nothing is written before a run starts (composing and compiling only read), so there is
+    nothing to finish; and a KeyboardInterrupt raised in the middle of Hydra's or OmegaConf's
+    code can come out as another error, or as a traceback. A run installs its own handler for
+    its duration (:mod:`mlops.interrupts`) and puts this one back when it ends.
+    """
+    import signal
+    import threading
+
+    def handle(signum: int, frame: object) -> None:
+        say("interrupted", err=True)
+        os._exit(EXIT_INTERRUPTED)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handle)
 
 
 def ignore_sigint_from_now_on() -> None:
