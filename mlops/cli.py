@@ -173,9 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     from .console import protect_std_streams
     from .interrupts import RunInterrupted
 
-    protect_std_streams()
-    if argv is None:  # the program (not a call from Python): Ctrl-C before a run ends it now
-        exit_on_sigint()
+    if argv is None:  # the program, not a call from Python (whose streams are the caller's)
+        protect_std_streams()
+        exit_on_sigint()  # Ctrl-C before a run ends it now
     try:
         _main(argv)
     except RunInterrupted:
