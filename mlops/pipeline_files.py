@@ -64,7 +64,10 @@ def check_pipeline_file(name: str, cwd: str | None = None, *, name_given: bool =
         )
     _check_header(text, doc, shown, name)
     pipeline = doc.get("pipeline")
-    if not name_given and (not isinstance(pipeline, dict) or not pipeline.get("name")):
+    # a defaults list may bring pipeline.name from another config: then Hydra composes it
+    if name_given or "defaults" in doc:
+        return
+    if not isinstance(pipeline, dict) or not pipeline.get("name"):
         raise ConfigError(
             f"{shown} does not set pipeline.name; add 'pipeline:' with 'name: {name}' under it",
             "pipeline.name",

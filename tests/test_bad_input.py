@@ -431,3 +431,19 @@ def test_project_executor_config(project: tuple[Path, Path], tmp_path: Path) -> 
         )
     finally:
         own.unlink()
+
+
+def test_name_from_a_defaults_list(project: tuple[Path, Path], tmp_path: Path) -> None:
+    """A pipeline file whose defaults list brings pipeline.name is not refused (friendly case)."""
+    folder, _ = project
+    base = folder / "conf" / "pipeline" / "base_name.yaml"
+    base.write_text("# @package _global_\npipeline:\n  name: from_base\n")
+    text = GOOD.replace("pipeline:\n  name: good\n", "defaults:\n  - base_name\n")
+    (folder / PIPELINE_FILE).write_text(text)
+    try:
+        res = run_mlops("+pipeline=bad", f"registry.uri={tmp_path / 'r'}", cwd=folder)
+    finally:
+        base.unlink()
+        (folder / PIPELINE_FILE).unlink()
+    assert res.returncode == 0, res.output
+    assert "mlops: running from_base" in res.stdout
