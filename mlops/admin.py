@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from .check import add_arguments as _check_arguments
@@ -20,6 +20,7 @@ from .check import check_command as _check
 from .errors import MlopsError
 from .gc import DEFAULT_GRACE, collect_garbage
 from .run_store import RunStatus
+from .tables import table
 
 __all__ = ["COMMANDS", "main"]
 
@@ -45,22 +46,6 @@ COMMANDS = (
 
 
 # -- output -----------------------------------------------------------------------------------
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as a plain text table with aligned columns.
-
-    Examples:
-        >>> print(_table(["A", "BB"], [[1, "x"], [22, None]]))
-        A   BB
-        1   x
-        22  -
-    """
-    cells = [[("-" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = [list(headers), *cells]
-    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
-    return "\n".join(line.rstrip() for line in out)
 
 
 def _when(t: float | None) -> str | None:
@@ -120,7 +105,7 @@ def _models(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         )
     if not rows:
         return rows, f"No models in {reg.uri} yet."
-    text = _table(
+    text = table(
         ["MODEL", "VERSIONS", "STAGING", "PRODUCTION"],
         [[r["name"], r["versions"], r["staging"], r["production"]] for r in rows],
     )
@@ -163,7 +148,7 @@ def _versions(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
             for n in r["notes"]
         )
 
-    text = _table(
+    text = table(
         ["VERSION", "STATUS", "STAGE", "CREATED", "RUN", "METADATA", "NOTES"],
         [
             [
@@ -204,7 +189,7 @@ def _history(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     if not history:
         _check_model_has_versions(reg, args.name)  # an unknown model is an error
         return [], f"Model '{args.name}' has no stage changes yet."
-    text = _table(
+    text = table(
         ["#", "TIME", "STAGE", "VERSION", "PREVIOUS", "REASON", "USER", "RUN"],
         [
             [c.seq, _when(c.time), c.stage, c.version, c.previous, c.reason, c.user, c.run_id]
@@ -254,7 +239,7 @@ def _runs(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
     def pairs(d: dict[str, Any]) -> str | None:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.items())) or None
 
-    text = _table(
+    text = table(
         ["RUN", "PIPELINE", "STATUS", "STARTED", "SECONDS", "MODEL", "PARAMS", "METRICS"],
         [
             [
@@ -331,7 +316,7 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
                 "yes" if rec.get("log") else None,
             ]
         )
-    lines += ["", _table(["STEP", "STATUS", "SECONDS", "PARAMS", "OUTPUTS", "LOG"], rows)]
+    lines += ["", table(["STEP", "STATUS", "SECONDS", "PARAMS", "OUTPUTS", "LOG"], rows)]
     for name in step_order(run):
         tb = (run.step_records.get(name) or {}).get("traceback")
         if tb:
@@ -712,10 +697,12 @@ def main(argv: list[str]) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     try:
+        from .api import check_registry_exists
         from .registry import Registry
 
         reg = None
         if getattr(args, "needs_registry", True):
+            check_registry_exists(args.registry)  # a mistyped folder is not an empty registry
             reg = Registry(args.registry, **_storage_options(args.storage_option))
         doc, text = args.handler(reg, args)
     except MlopsError as e:

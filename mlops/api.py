@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from .console import say
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -17,10 +18,15 @@ if TYPE_CHECKING:
     from .pipelines import Pipeline
     from .registry import Registry
     from .run_store import Run
+    from .schedulers import ExecutorOptions
 
 __all__ = [
     "check_pipeline_exists",
+    "check_registry_config",
+    "check_registry_exists",
+    "executor_options",
     "list_pipelines",
+    "local_registry_path",
     "open_registry",
     "run",
     "run_config",
@@ -46,16 +52,20 @@ def list_pipelines(cwd: str | None = None) -> list[str]:
     return sorted(names)
 
 
-def check_pipeline_exists(name: str, cwd: str | None = None) -> None:
-    """Raise a ConfigError naming the choices if no ``conf/pipeline/NAME.yaml`` can be found.
+def check_pipeline_exists(name: str, cwd: str | None = None, *, name_given: bool = False) -> None:
+    """Raise a ConfigError if ``conf/pipeline/NAME.yaml`` cannot be found or composed.
 
-    Hydra would report this itself, over several lines and with its search path; this is the
-    same check as one message that names the choices and the fix.
+    Hydra would report a missing file itself, over several lines and with its search path, and a
+    malformed one with a traceback; this is the same check as one message that names the
+    choices, or the file, line and fix (:func:`mlops.pipeline_files.check_pipeline_file`).
+    ``name_given``: ``pipeline.name`` is set by an override, so the file need not set it.
     """
     from .errors import did_you_mean
+    from .pipeline_files import check_pipeline_file
 
     available = list_pipelines(cwd)
     if name in available:
+        check_pipeline_file(name, cwd, name_given=name_given)
         return
     raise ConfigError(
         f"no pipeline named '{name}'.{did_you_mean(name, available)} Available pipelines: "
@@ -82,6 +92,13 @@ def _check_top_level_keys(cfg: DictConfig) -> None:
             )
 
 
+def executor_options(cfg: DictConfig) -> ExecutorOptions:
+    """The checked ``executor.*`` options of a config (the one place that reads them)."""
+    from .schedulers import ExecutorOptions
+
+    return ExecutorOptions.from_config(cfg.executor)
+
+
 def _project_on_path() -> None:
     """Make the user's step modules importable from the current folder, as `python -m` does."""
     cwd = os.getcwd()
@@ -100,8 +117,83 @@ def _check_pipeline_selected(cfg: DictConfig, available: Sequence[str] | None) -
     from omegaconf import OmegaConf
 
     if "pipeline" not in cfg or OmegaConf.is_missing(cfg.pipeline, "name"):
+        chosen = _chosen_pipeline()
+        if chosen is not None:  # a file was selected, but it does not name the pipeline
+            from .pipeline_files import find_pipeline_file
+
+            where = find_pipeline_file(chosen) or f"conf/pipeline/{chosen}.yaml"
+            raise ConfigError(
+                f"+pipeline={chosen} selects {where}, which does not set pipeline.name; add "
+                f"'pipeline:' with 'name: {chosen}' under it",
+                "pipeline.name",
+            )
         choices = f" Available pipelines: {', '.join(available)}." if available else ""
         raise ConfigError(f"no pipeline selected: run with +pipeline=NAME.{choices}", "pipeline")
+
+
+def _chosen_pipeline() -> str | None:
+    """The ``+pipeline=NAME`` Hydra composed, when Hydra says (under ``hydra.main``)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choice = HydraConfig.get().runtime.choices.get("pipeline")
+    except Exception:  # not under hydra.main (compose API): nothing to say
+        return None
+    return str(choice) if choice else None
+
+
+def check_registry_config(cfg: DictConfig) -> None:
+    """Refuse a ``registry.uri`` that cannot be a registry, before anything is written.
+
+    An empty URI would make the current folder the registry; a path naming a file fails later
+    with an OS error that does not say which key to fix.
+    """
+    uri = cfg.registry.get("uri")
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigError(
+            f"is empty ({uri!r}); set it to a folder (registry.uri=.mlops, the default) or a "
+            "URL (registry.uri=s3://BUCKET/PREFIX)",
+            "registry.uri",
+        )
+    path = local_registry_path(uri)
+    if path is not None and os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(
+            f"{path} is a file, not a folder; point registry.uri at a folder (it is created if "
+            "missing) or a URL",
+            "registry.uri",
+        )
+
+
+def local_registry_path(uri: str) -> str | None:
+    """The local folder of a registry URI, or None for a remote one.
+
+    Examples:
+        >>> local_registry_path("file:///tmp/reg"), local_registry_path("s3://b/p")
+        ('/tmp/reg', None)
+    """
+    if uri.startswith("file://"):
+        return uri[len("file://") :]
+    if "://" in uri:
+        return None
+    return os.path.abspath(os.path.expanduser(uri))
+
+
+def check_registry_exists(uri: str) -> None:
+    """For commands that read a registry: a local folder that does not exist is a mistake.
+
+    ``python -m mlops`` creates the registry folder; ``mlops versions`` or ``mlops gc`` on a
+    mistyped path would otherwise report an empty registry.
+    """
+    path = local_registry_path(uri) if uri.strip() else None
+    if not uri.strip():
+        raise ConfigError("is empty; pass a folder or a URL", "--registry")
+    if path is not None and not os.path.isdir(path):
+        what = "is a file, not a registry folder" if os.path.exists(path) else "does not exist"
+        raise ConfigError(
+            f"{path} {what}. Pass the folder python -m mlops wrote to with --registry PATH "
+            "(the default is .mlops in the current folder)",
+            "--registry",
+        )
 
 
 def run_config(
@@ -109,8 +201,12 @@ def run_config(
     *,
     available_pipelines: Sequence[str] | None = None,
     stream: IO[str] | None = None,
+    exit_on_second_interrupt: bool = False,
 ) -> Run | Plan:
-    """Compile and execute a composed config; with ``plan=true`` return the plan, run nothing."""
+    """Compile and execute a composed config; with ``plan=true`` return the plan, run nothing.
+
+    ``exit_on_second_interrupt``: a second Ctrl-C ends the process (the command line does this).
+    """
     from .compiler import compile_pipeline
     from .executor import CacheOptions, Progress, execute
     from .pipelines import expand_pipeline
@@ -120,61 +216,66 @@ def run_config(
     cfg = expand_pipeline(cfg)  # pipeline._target_: trace the Python pipeline it names
     _check_pipeline_selected(cfg, available_pipelines)
     _check_top_level_keys(cfg)
+    executor = executor_options(cfg)
+    check_registry_config(cfg)
     registry = open_registry(cfg)
     plan = compile_pipeline(cfg, registry.models, file_stamps=registry.cache)
     if cfg.get("plan"):
         from .explain import explain
 
         refresh = list(cfg.cache.refresh)
-        print(explain(plan, registry, refresh=refresh, enabled=bool(cfg.cache.enabled)), file=out)
+        say(explain(plan, registry, refresh=refresh, enabled=bool(cfg.cache.enabled)), out)
         if cfg.get("report"):
             from .report_cli import write_plan_report
 
             path = write_plan_report(
                 plan, registry, str(cfg.report), refresh=refresh, enabled=bool(cfg.cache.enabled)
             )
-            print(f"mlops: plan report written to {path}", file=out)
+            say(f"mlops: plan report written to {path}", out)
         return plan
-    executor = cfg.executor
     model = plan.model
     where = f"registry {registry.uri}, executor {executor.name}"
-    print(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", file=out)
+    say(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", out)
     started = time.perf_counter()
     cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
     try:
         run_ = execute(
             plan,
             registry,
-            scheduler=str(executor.name),
-            num_workers=executor.get("num_workers"),
-            address=executor.get("address"),
-            n_workers=executor.get("n_workers"),
-            threads_per_worker=executor.get("threads_per_worker"),
+            scheduler=executor.name,
+            num_workers=executor.num_workers,
+            address=executor.address,
+            n_workers=executor.n_workers,
+            threads_per_worker=executor.threads_per_worker,
             cache=cache,
             progress=Progress(len(plan.steps), out),
+            exit_on_second_interrupt=exit_on_second_interrupt,
         )
+    except KeyboardInterrupt:
+        took = time.perf_counter() - started
+        say(f"mlops: {plan.pipeline} interrupted after {took:.2f}s", out)
+        raise
     except Exception:
         took = time.perf_counter() - started
-        print(f"mlops: {plan.pipeline} failed after {took:.2f}s", file=out, flush=True)
+        say(f"mlops: {plan.pipeline} failed after {took:.2f}s", out)
         raise
     counts: dict[str, int] = {}
     for status in run_.steps.values():
         counts[status] = counts.get(status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     took = time.perf_counter() - started
-    print(f"mlops: {plan.pipeline} completed in {took:.2f}s ({summary}); run {run_.id}", file=out)
+    say(f"mlops: {plan.pipeline} completed in {took:.2f}s ({summary}); run {run_.id}", out)
     if model is not None and run_.model:
         mv = registry.models.resolve(model.name, int(run_.model["number"]))
         verb = "registered" if model.creates_version else f"used ({model.requested})"
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(mv.metadata.items()))
-        print(
+        say(
             f"mlops: model {mv.name} v{mv.number} {verb}; stage: {mv.stage}"
             + (f"; {metrics}" if metrics else ""),
-            file=out,
-            flush=True,
+            out,
         )
     for step_name, text in _final_texts(plan, run_):
-        print(f"mlops: {step_name}: {text}", file=out, flush=True)
+        say(f"mlops: {step_name}: {text}", out)
     return run_
 
 

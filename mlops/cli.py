@@ -12,7 +12,9 @@ import os
 import re
 import sys
 
-from .errors import MlopsError
+from .console import say
+from .errors import MlopsError, describe
+from .interrupts import EXIT_INTERRUPTED
 
 __all__ = ["main"]
 
@@ -32,11 +34,15 @@ def _task(cfg: object) -> None:
 
     compose_cache.record(cfg)  # compose cache (perf): remember what Hydra composed for this run
     try:
-        run_config(cfg, available_pipelines=_available_pipelines())  # type: ignore[arg-type]
-    except MlopsError as e:
+        run_config(
+            cfg,  # type: ignore[arg-type]
+            available_pipelines=_available_pipelines(),
+            exit_on_second_interrupt=True,
+        )
+    except (MlopsError, OSError) as e:  # OSError: a full or read-only disk, said in words
         if _full_error():
             raise
-        print(f"Error: {e}", file=sys.stderr, flush=True)
+        say(f"Error: {describe(e)}", err=True)
         sys.exit(1)
 
 
@@ -73,14 +79,75 @@ def _check_pipeline(args: list[str]) -> None:
     """
     from .api import check_pipeline_exists
 
-    name = _requested_pipeline(args)
-    if name is None or _full_error():
+    if _full_error():
         return
     try:
-        check_pipeline_exists(name)
+        _check_executor_overrides(args)
     except MlopsError as e:
-        print(f"Error: {e}", file=sys.stderr, flush=True)
+        say(f"Error: {e}", err=True)
         sys.exit(1)
+    name = _requested_pipeline(args)
+    if name is None:
+        return
+    name_given = any(re.fullmatch(r"\+{0,2}pipeline\.name=.+", a) for a in args)
+    try:
+        check_pipeline_exists(name, name_given=name_given)
+    except MlopsError as e:
+        say(f"Error: {e}", err=True)
+        sys.exit(1)
+
+
+def _check_executor_overrides(args: list[str]) -> None:
+    """Check ``executor=NAME`` and ``executor.KEY=VALUE`` overrides as mlops would, before Hydra.
+
+    Hydra refuses ``executor.num_workers=1.5`` or ``executor=threds`` itself, in seven or more
+    lines that end in advice about tracebacks; a value of the right type but out of range
+    (``-1``) it lets through. Both get mlops' one line (:class:`~mlops.schedulers.ExecutorOptions`).
+    Overrides are parsed with Hydra's own parser, so values mean what they will mean in the
+    config; sweeps, and choices with an extra config search path, are left to Hydra.
+    """
+    from .schedulers import ExecutorOptions
+
+    candidates = [a for a in args if re.match(r"[+~]{0,2}executor[.=]", a)]
+    if not candidates:
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except Exception:  # noqa: BLE001 - a syntax error: Hydra reports it with its grammar
+        return
+    values: dict[str, object] = {}
+    for o in overrides:
+        if o.is_sweep_override() or o.is_delete():
+            continue
+        _, _, key = o.key_or_group.partition(".")
+        if key:
+            values[key] = o.value()
+        elif not any(a.split("=", 1)[0] in _SEARCH_PATH_FLAGS for a in args):
+            _check_executor_choice(str(o.value()))
+    ExecutorOptions.from_config(values)
+
+
+def _check_executor_choice(choice: str) -> None:
+    """``executor=NAME`` selects ``conf/executor/NAME.yaml``: packaged, or the project's."""
+    from .errors import ConfigError, did_you_mean
+    from .schedulers import EXECUTORS
+
+    project = os.path.join(os.getcwd(), "conf", "executor")
+    own = (
+        [f[: -len(".yaml")] for f in os.listdir(project) if f.endswith(".yaml")]
+        if os.path.isdir(project)
+        else []
+    )
+    choices = sorted({*EXECUTORS, *own})
+    if choice not in choices:
+        raise ConfigError(
+            f"unknown executor '{choice}'.{did_you_mean(choice, choices)} Choose one of: "
+            f"{', '.join(EXECUTORS + tuple(sorted(set(own) - set(EXECUTORS))))} (e.g. "
+            "executor=sync).",
+            "executor",
+        )
 
 
 def _full_error() -> bool:
@@ -105,7 +172,60 @@ def run_pipeline_cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``mlops`` and ``python -m mlops``."""
+    """Entry point of ``mlops`` and ``python -m mlops``.
+
+    What it prints goes through :class:`mlops.console.SafeStream` (a closed pipe stops the
+    printing, not the run). Ctrl-C exits with status 130 and no traceback: during a run after
+    the run's own line (:mod:`mlops.interrupts`), before one after a line saying so.
+    """
+    from .console import protect_std_streams
+    from .interrupts import RunInterrupted
+
+    if argv is None:  # the program, not a call from Python (whose streams are the caller's)
+        protect_std_streams()
+        exit_on_sigint()  # Ctrl-C before a run ends it now
+    try:
+        _main(argv)
+    except RunInterrupted:
+        sys.exit(EXIT_INTERRUPTED)  # the first Ctrl-C said what happens
+    except KeyboardInterrupt:
+        say("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        if argv is None:  # the program: what is left is the interpreter's exit
+            ignore_sigint_from_now_on()
+
+
+def exit_on_sigint() -> None:
+    """Until a run starts, Ctrl-C ends the process at once with status 130 and one line.
+
+    Nothing is written before a run starts (composing and compiling only read), so there is
+    nothing to finish; and a KeyboardInterrupt raised in the middle of Hydra's or OmegaConf's
+    code can come out as another error, or as a traceback. A run installs its own handler for
+    its duration (:mod:`mlops.interrupts`) and puts this one back when it ends.
+    """
+    import signal
+    import threading
+
+    def handle(signum: int, frame: object) -> None:
+        say("interrupted", err=True)
+        os._exit(EXIT_INTERRUPTED)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handle)
+
+
+def ignore_sigint_from_now_on() -> None:
+    """Ignore Ctrl-C for the rest of the process: its work is done and its status decided; a
+    KeyboardInterrupt while the interpreter exits would only print a traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "pipeline":  # mlops pipeline export|show (not a Hydra override)
         from .pipeline_cli import main as pipeline_main

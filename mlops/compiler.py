@@ -31,7 +31,7 @@ import graphlib
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -303,6 +303,73 @@ def _check_targets(steps_args: dict[str, dict[str, Any]]) -> None:
                 + (f", or fix the step's name in the override.{hint}" if hint else ""),
                 f"steps.{name}",
             )
+
+
+def _check_target_types(steps_args: dict[str, dict[str, Any]]) -> None:
+    """``_target_`` is an import path: a number or a list there is not a missing target.
+
+    Examples:
+        >>> _check_target_types({"a": {"_target_": 123}})
+        Traceback (most recent call last):
+        ...
+        mlops.errors.ConfigError: steps.a._target_: must be a string, the import path of the \
+step function (e.g. mypackage.steps.train); got 123 (int)
+    """
+    for name, args in steps_args.items():
+        target = args.get(Keys.TARGET)
+        if target is not None and not isinstance(target, str):
+            raise ConfigError(
+                "must be a string, the import path of the step function (e.g. "
+                f"mypackage.steps.train); got {target!r} ({type(target).__name__})",
+                f"steps.{name}.{Keys.TARGET}",
+            )
+
+
+def _check_linked_outputs(
+    model: ModelPlan | None,
+    outputs: Mapping[str, Sequence[str]],
+    deps: Mapping[str, Sequence[str]],
+) -> None:
+    """Two steps that run in parallel may not both make an output the new version links.
+
+    The version a run registers links every output by name; when two steps that do not depend
+    on each other both output ``score``, it would link whichever finished last.
+
+    Examples:
+        >>> m = ModelPlan("m", None, None)
+        >>> _check_linked_outputs(m, {"a": ("score",), "b": ("score",)}, {"a": (), "b": ()})
+        Traceback (most recent call last):
+        ...
+        mlops.errors.ConfigError: steps: steps 'a' and 'b' both output 'score' and neither runs \
+after the other, so version N of model 'm' would link whichever finished last. Give one of them \
+another output name (-> Annotated[T, "NAME"]).
+        >>> _check_linked_outputs(m, {"a": ("score",), "b": ("score",)}, {"a": (), "b": ("a",)})
+    """
+    if model is None or not model.creates_version:
+        return
+    upstream: dict[str, set[str]] = {}
+
+    def ancestors(step: str) -> set[str]:
+        if step not in upstream:
+            found: set[str] = set()
+            for d in deps.get(step, ()):
+                found |= {d, *ancestors(d)}
+            upstream[step] = found
+        return upstream[step]
+
+    first: dict[str, list[str]] = {}
+    for step, outs in outputs.items():
+        for out in outs:
+            for other in first.get(out, []):
+                if other not in ancestors(step) and step not in ancestors(other):
+                    raise ConfigError(
+                        f"steps '{other}' and '{step}' both output '{out}' and neither runs after "
+                        f"the other, so version N of model '{model.name}' would link whichever "
+                        "finished last. Give one of them another output name (-> Annotated[T, "
+                        '"NAME"]).',
+                        "steps",
+                    )
+            first.setdefault(out, []).append(step)
 
 
 def _container(value: Any, key: str) -> Any:
@@ -639,6 +706,7 @@ def compile_pipeline(
     model = _resolve_model(cfg, models)
     steps_args = _read_steps(cfg)
     _check_targets(steps_args)
+    _check_target_types(steps_args)
     sigs: dict[str, StepSignature] = {}
     by_target: dict[Any, StepSignature] = {}  # many steps often share one function
     for name, args in steps_args.items():
@@ -666,6 +734,7 @@ def compile_pipeline(
         for name, (_, inputs) in bound.items()
     }
     order = _order(deps)
+    _check_linked_outputs(model, outputs, deps)
     static: dict[str, str] = {}
     graph: dict[str, str] = {}
     steps: dict[str, StepPlan] = {}

@@ -41,6 +41,7 @@ __all__ = [
     "StepDefinitionError",
     "StepFailedError",
     "UnknownStepError",
+    "describe",
     "did_you_mean",
 ]
 
@@ -151,3 +152,45 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+#: OS errors whose cause a person can act on, named in words rather than by errno
+_OS_CAUSES = {
+    "ENOSPC": "no space left on the device",
+    "EDQUOT": "the disk quota is exceeded",
+    "EROFS": "the file system is read-only",
+    "ENAMETOOLONG": "a file name is too long",
+}
+
+
+def describe(error: BaseException | None) -> str:
+    """One line for a person: what went wrong, without a traceback.
+
+    An mlops error is its message; Ctrl-C is ``interrupted``; an OS error that says the disk is
+    full (or read-only, or over quota) says so first; anything else is ``Type: message``.
+
+    Examples:
+        >>> describe(ConfigError("must be a string", "steps.a._target_"))
+        'steps.a._target_: must be a string'
+        >>> describe(ValueError("could not convert string to float: 'abc'"))
+        "ValueError: could not convert string to float: 'abc'"
+        >>> import errno
+        >>> describe(OSError(errno.ENOSPC, "No space left on device"))
+        'no space left on the device: [Errno 28] No space left on device'
+        >>> describe(KeyboardInterrupt()), describe(None)
+        ('interrupted', '')
+    """
+    if error is None:
+        return ""
+    if isinstance(error, MlopsError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return str(error) or "interrupted"
+    if isinstance(error, OSError) and error.errno is not None:
+        import errno
+
+        cause = _OS_CAUSES.get(errno.errorcode.get(error.errno, ""))
+        if cause is not None:
+            return f"{cause}: {error}"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

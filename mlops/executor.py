@@ -51,8 +51,9 @@ from .compiler import (
     StoredInput,
     load_step,
 )
-from .errors import ArtifactError, MlopsError, StepFailedError
+from .errors import ArtifactError, MlopsError, StepFailedError, describe
 from .inprocess import InProcessScheduler, runs_in_process
+from .interrupts import InterruptHandler, RunInterrupted, StepGuard, stop_flag, waiting_for
 from .models import ModelVersion, VersionStatus
 from .progress import Progress
 from .redaction import config_secret_values, hide_values, redact
@@ -256,7 +257,7 @@ class StepRunner:
             except MlopsError as e:
                 raise StepFailedError(name, f"step '{name}' failed: {e}") from e
             except Exception as e:
-                raise StepFailedError(name, f"step '{name}' failed: {_describe(e)}") from e
+                raise StepFailedError(name, f"step '{name}' failed: {describe(e)}") from e
         result.seconds = time.perf_counter() - started
         result.cache_key = key
         return result
@@ -483,7 +484,7 @@ class Execution:
 
     def describe(self, error: BaseException | None) -> str:
         """The error's message as it may be shown and stored (the config's secrets hidden)."""
-        return hide_values(_describe(error), self._secrets)
+        return hide_values(describe(error), self._secrets)
 
     def step_failed(self, step: str, error: BaseException) -> None:
         text = self.describe(error)
@@ -601,7 +602,7 @@ def refresh_code(step: str | None, modules: list[str]) -> None:
         raise StepFailedError(
             step or "",
             f"{where}a module of the pipeline changed on disk and cannot be imported again: "
-            f"{_describe(e)}",
+            f"{describe(e)}",
         ) from e
 
 
@@ -631,13 +632,20 @@ def execute(
     address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
+    exit_on_second_interrupt: bool = False,
 ) -> Run:
     """Run ``plan`` and return its run record (also when a step fails: then raise after saving).
+
+    Ctrl-C lets the running steps finish, starts no other, records the run ``interrupted`` and
+    raises :class:`~mlops.interrupts.RunInterrupted`; a second Ctrl-C stops without waiting
+    (see :mod:`mlops.interrupts`).
 
     Args:
         scheduler: an executor name (``sync``, ``threads``, ``processes``, ``distributed``) or
             a Dask ``get`` function.
         address, n_workers, threads_per_worker: ``executor=distributed`` options.
+        exit_on_second_interrupt: a second Ctrl-C ends the process with status 130 (the
+            command line) rather than raising ``KeyboardInterrupt``.
 
     Raises:
         ConfigError: the registry cannot be reached from the executor's workers (nothing ran).
@@ -665,8 +673,13 @@ def execute(
         check = getattr(get, "check_registry", None)
         if check is not None:
             check(registry)
-        ex.start()
-        runner.model_version = ex.model_version  # taken by start()
+        flag = stop_flag(get, ex.run_id)
+        handler = InterruptHandler(
+            flag,
+            waiting_for=lambda: waiting_for(plan, ex.records, flag),
+            on_abort=lambda: ex.finish(RunInterrupted(ex.run_id)),
+            hard_exit=exit_on_second_interrupt,
+        )
         error: BaseException | None = None
 
         def on_result(key: str, result: Any) -> None:
@@ -674,12 +687,22 @@ def execute(
                 ex.step_finished(result)
 
         try:
-            run_graph(get, plan.graph(runner), plan.keys, on_result)
-        except BaseException as e:
-            error = e
-            raise
+            with handler:
+                ex.start()
+                runner.model_version = ex.model_version  # taken by start()
+                try:
+                    run_graph(get, plan.graph(StepGuard(runner, flag)), plan.keys, on_result)
+                    if handler.interrupted:
+                        error = RunInterrupted(ex.run_id)
+                except BaseException as e:
+                    error = e
+                    raise
+                finally:
+                    run = ex.finish(error)
         finally:
-            run = ex.finish(error)
+            flag.close()
+        if isinstance(error, RunInterrupted):
+            raise error
         if run.status is RunStatus.FAILED and run.error:
             raise MlopsError(run.error)
     finally:
@@ -729,12 +752,3 @@ def _jsonable(value: Any) -> Any:
         return value
     except (TypeError, ValueError):
         return repr(value)
-
-
-def _describe(e: BaseException | None) -> str:
-    if e is None:
-        return ""
-    if isinstance(e, MlopsError):
-        return str(e)
-    text = str(e)
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__

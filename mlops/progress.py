@@ -1,10 +1,16 @@
-"""Progress lines for the person running a pipeline: one line per step event."""
+"""Progress lines for the person running a pipeline: one line per step event.
+
+They go through :func:`mlops.console.say`: a reader that closed the stream stops them, not the
+run.
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
 from typing import IO
+
+from .console import say
 
 __all__ = ["Progress"]
 
@@ -27,4 +33,4 @@ class Progress:
             n = self._index.setdefault(step, len(self._index) + 1)
             t = f"{seconds:7.2f}s" if seconds is not None else " " * 8
             line = f"  [{n}/{self.total}] {step:<{self.width}} {what:<8}{t}"
-            print(line + (f"  {note}" if note else ""), file=self.stream, flush=True)
+            say(line + (f"  {note}" if note else ""), self.stream)

@@ -7,12 +7,15 @@ task as it completes, whichever scheduler runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["get_scheduler", "run_graph"]
+__all__ = ["EXECUTORS", "ExecutorOptions", "get_scheduler", "run_graph"]
 
 
 def get_scheduler(
@@ -52,11 +55,13 @@ def get_scheduler(
                 graph,  # type: ignore[arg-type]
                 dask.config.get("multiprocessing.initializer", None),
             )
-            # spawned workers (Dask's default context): safe with threads, same on every OS
-            return dask.multiprocessing.get(
-                shipped, keys, num_workers=num_workers, initializer=init
-            )
+            pool = _process_pool(num_workers, partial(_init_worker, init))
+            try:
+                return dask.multiprocessing.get(shipped, keys, pool=pool)
+            finally:
+                pool.shutdown()
 
+        get_processes.spawns_processes = True  # type: ignore[attr-defined]
         return get_processes
     if name == "distributed":
         from .distributed import DistributedScheduler
@@ -66,6 +71,134 @@ def get_scheduler(
         f"unknown executor '{name}'; choose one of: sync, threads, processes, distributed",
         "executor.name",
     )
+
+
+def _process_pool(num_workers: int | None, initializer: Callable[[], None]) -> Any:
+    """The pool ``dask.multiprocessing.get`` would make, whose workers never see Ctrl-C.
+
+    Workers are spawned (Dask's default context: safe with threads, the same on every OS) as
+    tasks are submitted, and SIGINT is blocked in this thread while they start: a spawned
+    process inherits the blocked signal, so a Ctrl-C that a terminal sends to the whole process
+    group while a worker boots cannot kill it (its initializer then ignores SIGINT for good).
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    import dask
+    import dask.multiprocessing
+    from dask.system import CPU_COUNT
+
+    class Pool(ProcessPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            with _sigint_blocked():
+                return super().submit(fn, *args, **kwargs)
+
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = "6640"  # as dask.multiprocessing.get does
+    return Pool(
+        num_workers or dask.config.get("num_workers", None) or CPU_COUNT,
+        mp_context=dask.multiprocessing.get_context(),
+        initializer=partial(
+            dask.multiprocessing.initialize_worker_process, user_initializer=initializer
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _init_worker(then: Callable[[], Any] | None) -> None:
+    """Initializer of a process pool's workers: Ctrl-C is the main process's to handle (a
+    terminal sends it to every process of the group), and a closed stdout never fails a step."""
+    from .console import protect_std_streams
+    from .interrupts import ignore_sigint
+
+    ignore_sigint()
+    protect_std_streams()
+    if then is not None:
+        then()
+
+
+#: the executors ``executor.name`` can select
+EXECUTORS = ("sync", "threads", "processes", "distributed")
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """The ``executor`` block of a config, checked: read once, before anything is written.
+
+    Examples:
+        >>> ExecutorOptions.from_config({"name": "threads", "num_workers": 4})
+        ExecutorOptions(name='threads', num_workers=4, address=None, n_workers=None, \
+threads_per_worker=None)
+        >>> ExecutorOptions.from_config({"name": "threads", "num_workers": -1})
+        Traceback (most recent call last):
+        ...
+        mlops.errors.ConfigError: executor.num_workers: must be a whole number of at least 1 \
+(or null: one per core), got -1
+    """
+
+    name: str = "threads"
+    num_workers: int | None = None
+    address: str | None = None
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+
+    @classmethod
+    def from_config(cls, node: Any) -> ExecutorOptions:
+        """Read and check ``executor.*`` from a config node (a DictConfig or a mapping)."""
+        from .errors import did_you_mean
+
+        get = node.get
+        name = str(get("name", "threads"))
+        if name not in EXECUTORS:
+            raise ConfigError(
+                f"unknown executor '{name}'.{did_you_mean(name, EXECUTORS)} Choose one of: "
+                f"{', '.join(EXECUTORS)} (e.g. executor=sync).",
+                "executor.name",
+            )
+        counts = {k: get(k) for k in ("num_workers", "n_workers", "threads_per_worker")}
+        for key, value in counts.items():
+            if isinstance(value, str) and value.strip().isdigit():  # as OmegaConf converts it
+                value = counts[key] = int(value)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigError(
+                    f"must be a whole number of at least 1 (or null: one per core), got {value!r}",
+                    f"executor.{key}",
+                )
+        address = get("address")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise ConfigError(
+                f"must be a scheduler address such as tcp://HOST:8786 (or null: start a local "
+                f"cluster), got {address!r}",
+                "executor.address",
+            )
+        return cls(
+            name, counts["num_workers"], address, counts["n_workers"], counts["threads_per_worker"]
+        )
+
+    def scheduler(self) -> Callable[..., Any]:
+        """The Dask ``get`` these options select (see :func:`get_scheduler`)."""
+        return get_scheduler(
+            self.name,
+            self.num_workers,
+            address=self.address,
+            n_workers=self.n_workers,
+            threads_per_worker=self.threads_per_worker,
+        )
 
 
 def run_graph(

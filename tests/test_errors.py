@@ -136,6 +136,35 @@ CASES = [
         "registry, executor, cache, plan, report.",
         id="unknown-top-level-key",
     ),
+    pytest.param(
+        ["+pipeline=train_and_promote", "steps.train._target_=123"],
+        "steps.train._target_: must be a string, the import path of the step function (e.g. "
+        "mypackage.steps.train); got 123 (int)",
+        id="target-not-a-string",
+    ),
+    pytest.param(
+        ["+pipeline=train_and_promote", "executor.num_workers=-1"],
+        "executor.num_workers: must be a whole number of at least 1 (or null: one per core), "
+        "got -1",
+        id="executor-num-workers-negative",
+    ),
+    pytest.param(
+        ["+pipeline=train_and_promote", "executor=processes", "executor.num_workers=1.5"],
+        "executor.num_workers: must be a whole number of at least 1 (or null: one per core), "
+        "got 1.5",
+        id="executor-num-workers-not-whole",
+    ),
+    pytest.param(
+        ["+pipeline=train_and_promote", "executor=threds"],
+        "executor: unknown executor 'threds'. Did you mean 'threads'? Choose one of: sync, "
+        "threads, processes, distributed (e.g. executor=sync).",
+        id="executor-unknown",
+    ),
+    pytest.param(
+        ["+pipeline=train_and_promote", "model.name=" + "m" * 256],
+        "model.name: invalid model name '" + "m" * 40 + "...': 256 characters; use at most 200",
+        id="model-name-too-long",
+    ),
 ]
 
 

@@ -294,8 +294,6 @@ def _scheduler(executor: DictConfig, jobs: list[Any]) -> tuple[Any, Any]:
 
 
 def _message(error: Any) -> str:
-    from mlops.errors import MlopsError
+    from mlops.errors import describe
 
-    if isinstance(error, MlopsError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    return describe(error)
