@@ -230,7 +230,9 @@ class StepGuard:
 
 def stop_flag(get: Any, run_id: str) -> StopFlag:
     """The kind of flag the scheduler ``get``'s workers can read."""
-    if getattr(get, "reports_results", False):  # dask.distributed: workers anywhere
+    # dask.distributed (workers anywhere) has a client; the in-process scheduler reports results
+    # too, but runs here
+    if getattr(get, "reports_results", False) and hasattr(type(get), "client"):
         with _sigint_ignored():  # a local cluster's processes, started now, inherit it
             client = get.client
         return ClusterFlag(f"mlops-stop-{run_id}", client=client)
