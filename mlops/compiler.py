@@ -28,7 +28,6 @@ The Dask graph is a plain dict built by :meth:`Plan.graph`:
 from __future__ import annotations
 
 import graphlib
-import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -212,20 +211,9 @@ class Plan:
 def load_step(target: str, key: str | None = None) -> Any:
     """Import the step object at ``target`` (``pkg.module.fn``)."""
     from .steps import Step
+    from .targets import import_target
 
-    module_name, _, attr = target.rpartition(".")
-    if not module_name:
-        raise ConfigError(
-            f"'{target}' is not an import path; write it as package.module.function", key
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(
-            f"cannot import module '{module_name}' of '{target}': {e}. Check the spelling, and "
-            "that the module is importable from the current folder (or installed).",
-            key,
-        ) from e
+    module, module_name, attr = import_target(target, key)
     obj = getattr(module, attr, None)
     if obj is None:
         names = [n for n, v in vars(module).items() if isinstance(v, Step)]

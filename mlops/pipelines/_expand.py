@@ -21,7 +21,6 @@ it again changes nothing.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,21 +47,9 @@ def import_pipeline(target: str, key: str = "pipeline._target_") -> Pipeline:
     if not isinstance(target, str):
         raise ConfigError(f"must be an import path such as my_pipelines.do_predictions, got "
                           f"{target!r}", key)  # fmt: skip
-    module_name, sep, attr = target.partition(":")
-    if not sep:
-        module_name, _, attr = target.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(
-            f"'{target}' is not an import path; write it as package.module.function", key
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(
-            f"cannot import module '{module_name}' of '{target}': {e}. Check the spelling, and "
-            "that the module is importable from the current folder (or installed).",
-            key,
-        ) from e
+    from ..targets import import_target
+
+    module, module_name, attr = import_target(target, key, colon=True)
     obj = getattr(module, attr, None)
     if isinstance(obj, Pipeline):
         return obj
