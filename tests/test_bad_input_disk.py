@@ -123,10 +123,6 @@ def test_full_disk(tiny_disk: Path, project: Path, free: int) -> None:
         reg.get_model_version("bigmodel", "latest")
 
 
-@pytest.mark.xfail(
-    reason="needs the storage branch: a failed write removes its temporary file "
-    "(mlops/storage/local.py); remove this marker once merged"
-)
 @pytest.mark.parametrize("free", FREE[1:4], ids=lambda n: f"free={n // KB}k")
 def test_full_disk_leaves_no_temporary_files(tiny_disk: Path, project: Path, free: int) -> None:
     """A write that failed for want of space leaves no ``.tmp-*`` file behind."""
