@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -46,13 +47,16 @@ def _make(root: Path, versions: int) -> None:
     done = (folder / f"{1:08d}" / "complete.json").read_bytes()
     head, tail = first.split(b'"number":1,')
     assert json.loads(head + b'"number":1,' + tail)["number"] == 1
+    # a completion record names its version too
+    done_head, done_tail = re.split(rb'"number":1(?=[,}])', done, maxsplit=1)
+    assert json.loads(done_head + b'"number":1' + done_tail)["number"] == 1
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     for n in range(SEEDED + 1, versions + 1):  # plain system calls: this is setup, not measured
         d = f"{folder}/{n:08d}"
         os.mkdir(d)
         for name, data in (
             ("version.json", b'%s"number":%d,%s' % (head, n, tail)),
-            ("complete.json", done),
+            ("complete.json", b'%s"number":%d%s' % (done_head, n, done_tail)),
         ):
             fd = os.open(f"{d}/{name}", flags, 0o644)
             os.write(fd, data)

@@ -54,9 +54,11 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_empty_registry_suggests_the_projects_own_training_pipeline(
     tmp_path: Path, command: list[str]
 ) -> None:
-    """Asked about a model with no versions, the hint is the project's pipeline that trains it."""
+    """Asked about a model with no versions, the hint is the project's pipeline that trains it
+    (in a registry that exists: a registry folder that does not is an error of its own)."""
     run_mlops("init", "shop", cwd=tmp_path, check=True)
     work = tmp_path / "shop"
+    (work / ".mlops").mkdir()
     res = run_mlops(*(c.format(model="shop_model") for c in command), cwd=work)
     assert res.returncode == 1, res.output
     assert "Run python -m mlops +pipeline=shop to register one." in res.stderr

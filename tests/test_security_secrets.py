@@ -86,12 +86,13 @@ def test_sweep_on_s3_shows_and_stores_no_credentials(
     "override", ["password", "api_token", "client_secret", "access_key_id", "auth"]
 )
 def test_sweep_on_a_local_registry(launcher: str, override: str, tmp_path: Path) -> None:
-    """Generated secret names, local registry: job lines, summaries, .hydra/, logs, registry."""
+    """Generated secret names, a registry in memory (a local folder takes no storage options):
+    job lines, summaries, .hydra/, logs."""
     value = _secret("pw")
     result = run_mlops(
         "-m",
         "+pipeline=train_and_promote",
-        f"registry.uri={tmp_path / 'reg'}",
+        f"registry.uri=memory://secrets-{tmp_path.name}",
         f"+registry.storage_options.{override}={value}",
         "steps.train.C=0.5,1",
         f"hydra/launcher={launcher}",
