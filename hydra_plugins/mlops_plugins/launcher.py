@@ -155,7 +155,7 @@ class MlopsLauncher(Launcher):
 
         jobs: list[SweepJob] = []
         returns: list[JobReturn] = []
-        executors: list[DictConfig] = []
+        executors: list[Any] = []  # each job's checked ExecutorOptions
         for i, overrides in enumerate(job_overrides):
             number = initial_job_idx + i
             job = SweepJob(number, list(filter_overrides(overrides)))
@@ -247,9 +247,9 @@ def _remember_sweep_configs(
     return composed
 
 
-def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None:
+def _compile_job(cfg: DictConfig, job: Any, executors: list[Any]) -> None:
     """Hydra's task for one job: compile it (nothing runs yet); plan=true prints the plan."""
-    from mlops.api import open_registry, run_config
+    from mlops.api import check_registry_config, executor_options, open_registry, run_config
     from mlops.compiler import compile_pipeline
     from mlops.executor import CacheOptions
     from mlops.pipelines import expand_pipeline
@@ -262,24 +262,18 @@ def _compile_job(cfg: DictConfig, job: Any, executors: list[DictConfig]) -> None
         run_config(cfg)
         job.planned = True
         return
+    options = executor_options(cfg)  # checked before anything is written
+    check_registry_config(cfg)
     registry = open_registry(cfg)
     job.plan = compile_pipeline(cfg, registry.models, file_stamps=registry.cache)
     job.registry = registry
     job.cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
-    executors.append(cfg.executor)
+    executors.append(options)
 
 
-def _scheduler(executor: DictConfig, jobs: list[Any]) -> tuple[Any, Any]:
+def _scheduler(executor: Any, jobs: list[Any]) -> tuple[Any, Any]:
     """The first job's executor (executor.* is the same for every job of a sweep)."""
-    from mlops.executor import get_scheduler
-
-    get = get_scheduler(
-        str(executor.name),
-        executor.get("num_workers"),
-        address=executor.get("address"),
-        n_workers=executor.get("n_workers"),
-        threads_per_worker=executor.get("threads_per_worker"),
-    )
+    get = executor.scheduler()
     check = getattr(get, "check_registry", None)
     try:
         for job in jobs:
