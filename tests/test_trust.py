@@ -306,3 +306,62 @@ def test_in_process_rerun_runs_the_edited_code(tmp_path: Path, module: str) -> N
     assert res.returncode == 0, res.output
     run = reg.list_runs("tiny")[-1]
     assert run.steps["total"] == "cached" and run.load("total") == expected
+
+
+S3_STEPS = """\
+from typing import Annotated
+
+import fsspec
+
+from mlops import step
+
+
+@step
+def read_object(url: str) -> Annotated[str, "text"]:
+    with fsspec.open(url, "rb") as f:
+        return f.read().decode()
+"""
+
+S3_PIPELINE = """\
+# @package _global_
+pipeline:
+  name: s3files
+steps:
+  read_object:
+    _target_: s3steps.read_object
+    url: ${file:%s}
+"""
+
+
+def test_declared_object_store_file(tmp_path: Path, s3_server: Any, s3_bucket: str) -> None:
+    """A ${file:s3://...} input is keyed by the object's ETag: unchanged, a hit; rewritten with
+    bytes of the same size, a miss that the plan names."""
+    bucket = s3_bucket.removeprefix("s3://")
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key="data/a.txt", Body=b"first")
+    project = tmp_path / "project"
+    (project / "conf" / "pipeline").mkdir(parents=True)
+    (project / "s3steps.py").write_text(S3_STEPS)
+    url = f"{s3_bucket}/data/a.txt"
+    (project / "conf" / "pipeline" / "s3files.yaml").write_text(S3_PIPELINE % url)
+    registry = tmp_path / "registry"
+    env = s3_server.env
+
+    def run(*extra: str) -> Any:
+        res = run_mlops(
+            "+pipeline=s3files", f"registry.uri={registry}", *extra, cwd=project, env=env
+        )
+        assert res.returncode == 0, res.output
+        return res
+
+    run()
+    reg = Registry(str(registry))
+    assert reg.list_runs("s3files")[-1].load("read_object") == "first"
+    run()
+    assert Registry(str(registry)).list_runs("s3files")[-1].steps == {"read_object": "cached"}
+    client.put_object(Bucket=bucket, Key="data/a.txt", Body=b"other")  # same size, new bytes
+    plan = run("plan=true")
+    assert f"will run: file `{url}` changed" in plan.stdout
+    run()
+    last = Registry(str(registry)).list_runs("s3files")[-1]
+    assert last.steps == {"read_object": "ran"} and last.load("read_object") == "other"
