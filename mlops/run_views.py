@@ -258,7 +258,8 @@ def training_pipelines(model: str, cwd: str | None = None) -> list[str]:
         name = (doc.get("pipeline") or {}).get("name")
         if isinstance(m, dict) and m.get("name") == model and m.get("version") is None and name:
             found[path.startswith(project + os.sep)].append(str(name))
-    return sorted(found[True]) or sorted(found[False])
+    # a set: run from this repository, the project's conf/ is the packaged one
+    return sorted(set(found[True])) or sorted(set(found[False]))
 
 
 def no_versions_hint(model: str, cwd: str | None = None) -> str:
