@@ -208,6 +208,13 @@ class StepRunner:
         self._decisions: dict[str, Decision] | None = None
         self._origin = os.getpid()
         self._refreshed: set[str] = set()
+        self._secrets: list[str] | None = None
+
+    def _secret_values(self) -> list[str]:
+        """The config's secret values (worked out once: the config has every step in it)."""
+        if self._secrets is None:
+            self._secrets = config_secret_values(self.plan.config)
+        return self._secrets
 
     def fresh(self) -> StepRunner:
         """A runner for the same run whose cache lookups start now (it remembers nothing)."""
@@ -349,7 +356,7 @@ class StepRunner:
                     failed: Exception | None = e
                 else:
                     failed = None
-            secrets = config_secret_values(self.plan.config)  # a step may print one
+            secrets = self._secret_values()  # a step may print one
             log_ref = logs.store(
                 self.registry.artifacts, log, lambda text: hide_values(text, secrets)
             )
