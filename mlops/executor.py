@@ -108,6 +108,9 @@ class StepResult:
     cache_key: str = ""
     #: the step's captured log (an artifact reference as JSON), if it printed or logged anything
     log: dict[str, Any] | None = None
+    #: each output's storage stamp just after this run hashed and wrote it: while it is unchanged
+    #: a consumer loads the bytes without hashing them again
+    stamps: dict[str, str] = field(default_factory=dict)
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -120,6 +123,7 @@ class StepResult:
             self.seconds,
             self.cache_key,
             self.log,
+            self.stamps,
         )
         return (StepResult, args)
 
@@ -311,16 +315,20 @@ class StepRunner:
         i = sp.inputs[arg]
         if isinstance(i, FileInput):
             return i.path
+        stamp = None
         if isinstance(i, StepInput):
             res = by_step[i.step]
             ref = res.outputs[i.output]
             data = res.payloads.get(i.output)
+            stamp = res.stamps.get(i.output)
         else:
             assert isinstance(i, (ArtifactInput, StoredInput))
             ref, data = i.artifact, None
         try:
             if data is not None:  # the bytes just written: decode them, as a load would
                 return self.registry.artifacts.decode(ref, data)
+            if stamp is not None:  # written and hashed by this run, unchanged since
+                return self.registry.artifacts.get(ref, stamp=stamp)
             return self.registry.artifacts.get(ref)
         except ArtifactError as e:
             raise ArtifactError(f"step '{sp.name}', input '{arg}' ({i.describe()}): {e}") from e
@@ -381,8 +389,9 @@ class StepRunner:
         # A step that read the version this run registers made something about *this* version
         # (a decision, a report): no later run may reuse it.
         reads_created = any(created for _, _, created in ctx.model_reads)
+        stamped = {out: self.registry.artifacts.stamp(ref) for out, ref in outputs.items()}
+        stamps = {k: v for k, v in stamped.items() if v is not None}
         if self.lookup.storable(sp) and not reads_created:
-            stamps = {out: self.registry.artifacts.stamp(ref) for out, ref in outputs.items()}
             entry = CacheEntry(
                 cache_key=key,
                 step=sp.name,
@@ -391,7 +400,7 @@ class StepRunner:
                 metadata={k: v for k, v in values.items() if _is_metric(v)} | ctx.logged_metadata,
                 ingredients=ingredients(sp, dict(input_ids)),
                 run_id=self.run_id,
-                stamps={k: v for k, v in stamps.items() if v is not None},
+                stamps=stamps,
             )
             self.lookup.write(sp, entry)  # last: an entry never names bytes that are not stored
         return StepResult(
@@ -402,6 +411,7 @@ class StepRunner:
             tuple(ctx.stage_requests),
             payloads,
             log=log_doc,
+            stamps=stamps,
         )
 
 
