@@ -153,9 +153,13 @@ class LocalStorage(Storage):
     def _stage(self, rel: str, data: bytes) -> str:
         """``data`` in a new temporary file beside ``rel``; its OS path."""
         tmp = self.path(tmp_name(rel))
-        os.makedirs(os.path.dirname(tmp), exist_ok=True)
         try:
-            with open(tmp, "wb") as f:
+            try:
+                f = open(tmp, "wb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:  # the folder is new: make it (rarely; a write is hot)
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                f = open(tmp, "wb")  # noqa: SIM115
+            with f:
                 f.write(data)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
