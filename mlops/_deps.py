@@ -15,12 +15,14 @@ A result is reused only if every dependency's current digest is the recorded one
 
 **Cheap, and never fooled by a stamp.** Reading every file again to digest it would cost what
 the memo saves, so a digest is remembered with the path's stat stamp (size, ``mtime_ns``,
-inode) and the time it was taken. The stamp alone is trusted only when the file's modification
-time is more than two seconds older than that time: two writes within one tick of the file
-system's clock (two seconds on FAT, one on some network file systems) can leave size and time
-unchanged, so a recent stamp says nothing and the content is digested again (git calls this
-the racy-clean problem). A stamp that changed with the content unchanged (``touch``, a checkout)
-costs one read and keeps the memo.
+``ctime_ns``, inode) and the time it was taken: a modification time set back by hand
+(``os.utime``, ``touch -d``) still moves the change time, which no user can set. The stamp alone
+is trusted only when the file's modification time is more than two seconds older than that time
+(and so is the change time): two writes within one tick of the file system's clock (two seconds
+on FAT, one on some network file systems) can leave size and time unchanged, so a recent stamp
+says nothing and the content is digested again (git calls this the racy-clean problem). A stamp
+that changed with the content unchanged (``touch``, a checkout) costs one read and keeps the
+memo.
 
 **Sessions.** Within a :func:`session` (one compile), each path is stat-ed and digested at most
 once: a 10,000-step pipeline over 100 modules costs about 100 ``stat`` calls. A session also
@@ -71,13 +73,23 @@ class Stamp:
 
     size: int
     mtime_ns: int
+    ctime_ns: int
     ino: int
     digest: str
     taken_ns: int
 
     def trusted(self) -> bool:
         """Whether the stamp alone vouches for the digest (see the module docstring)."""
-        return self.taken_ns - self.mtime_ns > RACY_NS
+        return self.taken_ns - max(self.mtime_ns, self.ctime_ns) > RACY_NS
+
+    def matches(self, info: os.stat_result) -> bool:
+        """Whether ``info`` is the stat of the same version of the path."""
+        return (
+            self.mtime_ns == info.st_mtime_ns
+            and self.size == info.st_size
+            and self.ctime_ns == info.st_ctime_ns
+            and self.ino == info.st_ino
+        )
 
 
 _STAMPS: dict[str, Stamp] = {}
@@ -166,17 +178,13 @@ def current_digest(path: str) -> str | None:
     try:
         info = os.stat(path)
         known = _STAMPS.get(path)
-        if (
-            known is not None
-            and known.size == info.st_size
-            and known.mtime_ns == info.st_mtime_ns
-            and known.ino == info.st_ino
-            and known.trusted()
-        ):
+        if known is not None and known.matches(info) and known.trusted():
             digest: str | None = known.digest
         else:
             digest = _content_digest(path, info)
-            stamp = Stamp(info.st_size, info.st_mtime_ns, info.st_ino, digest, taken)
+            stamp = Stamp(
+                info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, digest, taken
+            )
             with _lock:
                 _STAMPS[path] = stamp
             if stamp.trusted():

@@ -247,11 +247,11 @@ def _read(path: Path, module: str) -> dict[str, Entry] | None:
                 return None
             deps_table.append((path_, digest))
         stamps = {}
-        for path_, (size, mtime, ino, digest, taken) in doc["stamps"].items():
-            values = (size, mtime, ino, taken)
+        for path_, (size, mtime, ctime, ino, digest, taken) in doc["stamps"].items():
+            values = (size, mtime, ctime, ino, taken)
             if not all(type(v) is int for v in values) or not isinstance(digest, str):
                 return None
-            stamps[path_] = Stamp(size, mtime, ino, digest, taken)
+            stamps[path_] = Stamp(size, mtime, ctime, ino, digest, taken)
         entries = {}
         for key, (value, refs) in doc["entries"].items():
             deps = tuple(deps_table[i] for i in refs)
@@ -287,7 +287,8 @@ def _write(path: Path, module: str, entries: dict[str, Entry]) -> None:
         "module": module,
         "deps": [list(dep) for dep in table],
         "stamps": {
-            p: [s.size, s.mtime_ns, s.ino, s.digest, s.taken_ns] for p, s in sorted(stamps.items())
+            p: [s.size, s.mtime_ns, s.ctime_ns, s.ino, s.digest, s.taken_ns]
+            for p, s in sorted(stamps.items())
         },
         "entries": doc_entries,
     }
