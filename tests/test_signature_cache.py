@@ -16,7 +16,7 @@ import pytest
 from mlops import signature_cache
 from mlops.fingerprint import read_step_signature
 
-STEPS = '''\
+STEPS = """\
 from mlops import step
 import helpers
 from consts import SCALE
@@ -40,7 +40,7 @@ def lazy(x: int = 0) -> int:
 @step
 def plain(x: int = 0) -> int:
     return x + 1
-'''
+"""
 FILES = {
     "steps.py": STEPS,
     "helpers.py": "def clean(x):\n    return x + 1\n",
@@ -62,7 +62,8 @@ with signature_cache.session():
         env = signature_cache._environment()
         disk = (signature_cache._DISK.get((env, module)) or {}).get("sig:" + name)
         mem = signature_cache._MEMO.get(module, {}).get("sig:" + name)
-        out[t] = [sig.code_hash, [list(p) for p in sig.code_parts], disk is not None and disk is mem]
+        hit = disk is not None and disk is mem
+        out[t] = [sig.code_hash, [list(p) for p in sig.code_parts], hit]
 print(json.dumps(out))
 """
 
