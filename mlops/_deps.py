@@ -7,8 +7,8 @@ while everything it was computed from is unchanged. While it is computed, the re
 
 * a source file, with the digest of the very bytes that were parsed (:func:`note_file`), so an
   edit between reading and recording cannot slip through;
-* a folder that a module lookup searched (:func:`note_dirs`): the digest of its listing (names,
-  and whether each is a folder), taken *before* the lookup, so a module file created, removed or
+* a folder that a module lookup searched (:func:`note_dirs`): the digest of the names a lookup can
+  find in it (module files, package folders, distribution metadata), taken *before* the lookup, so a module file created, removed or
   renamed there (a new module shadowing another, a package gaining a submodule) changes it.
 
 A result is reused only if every dependency's current digest is the recorded one.
@@ -33,6 +33,7 @@ since the last compile is searched again.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import os
 import stat
 import threading
@@ -149,9 +150,29 @@ def take_refreshed() -> bool:
     return flag
 
 
+_MODULE_SUFFIXES = tuple(importlib.machinery.all_suffixes())
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _importable(entry: os.DirEntry[str]) -> str | None:
+    """How a folder entry can matter to a module lookup; None if it cannot: a module file, a
+    folder named like a package, or a distribution's metadata (names that are not identifiers,
+    such as ``reg-1``, ``.git`` or ``__pycache__``, cannot be imported)."""
+    name = entry.name
+    if name.endswith(_METADATA_SUFFIXES):
+        return name
+    if entry.is_dir():
+        return f"{name}/" if name.isidentifier() and name != "__pycache__" else None
+    if name.endswith(_MODULE_SUFFIXES) and name.partition(".")[0].isidentifier():
+        return name
+    return None
+
+
 def _listing_digest(path: str) -> str:
+    """The digest of what a module lookup can find in folder ``path`` (see :func:`_importable`):
+    a registry or an output folder created next to the project's modules does not change it."""
     with os.scandir(path) as it:
-        names = sorted(f"{e.name}/" if e.is_dir() else e.name for e in it)
+        names = sorted(n for n in map(_importable, it) if n is not None)
     return "d" + hash_bytes("\0".join(names).encode("utf-8", "surrogateescape"))
 
 
