@@ -7,9 +7,10 @@ while everything it was computed from is unchanged. While it is computed, the re
 
 * a source file, with the digest of the very bytes that were parsed (:func:`note_file`), so an
   edit between reading and recording cannot slip through;
-* a folder that a module lookup searched (:func:`note_dirs`): the digest of the names a lookup can
-  find in it (module files, package folders, distribution metadata), taken *before* the lookup, so a module file created, removed or
-  renamed there (a new module shadowing another, a package gaining a submodule) changes it.
+* a folder that a module lookup searched (:func:`note_dirs`): the digest of the names a lookup
+  can find in it (module files, package folders, distribution metadata), taken *before* the
+  lookup, so a module file created, removed or renamed there (a new module shadowing another, a
+  package gaining a submodule) changes it.
 
 A result is reused only if every dependency's current digest is the recorded one.
 
