@@ -104,7 +104,7 @@ def fingerprint_parts(module: str, name: str, *, libraries: bool = True) -> dict
     parts, tops = found
     out = dict(parts)
     if libraries:
-        out.update(_libraries(tuple(tops)))
+        out.update(_libraries(tuple(tops)).parts)
     return dict(sorted(out.items()))
 
 
@@ -117,18 +117,30 @@ def _project_parts(module: str, name: str) -> list[Any] | None:
     return [[list(p) for p in sorted(parts.items())], list(tops)]
 
 
-def _libraries(tops: tuple[str, ...]) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Libraries:
+    """The library parts of a set of top-level modules, and a digest of them."""
+
+    parts: dict[str, str]
+    digest: str
+
+
+_NO_LIBRARIES = _Libraries({}, token([]))
+
+
+def _libraries(tops: tuple[str, ...]) -> _Libraries:
     """:func:`mlops._reach.library_parts`, once per compile session for each set of modules."""
     if not tops:
-        return {}
+        return _NO_LIBRARIES
     memo = _deps.session_memo()
     key = ("libraries", tops)
     found = memo.get(key) if memo is not None else None
-    if found is None:
-        found = library_parts(tops)
+    if not isinstance(found, _Libraries):
+        parts = library_parts(tops)
+        found = _Libraries(parts, token(sorted(parts.items())))
         if memo is not None:
             memo[key] = found
-    return found  # type: ignore[return-value]
+    return found
 
 
 def fingerprint(module: str, name: str) -> str | None:
@@ -221,13 +233,21 @@ def read_step_signature(target: str, *, libraries: bool = True) -> StepSignature
     entry = signature_cache.lookup(module, f"sig:{name}", lambda: _read_signature(module, name))
     if entry.value is None:
         return None
-    static, tops = entry.value
-    lib = _libraries(tuple(tops)) if libraries else {}
-    key = (target, libraries, tuple(lib.items()))
+    static, tops, *known = entry.value
+    lib = _libraries(tuple(tops)) if libraries else _NO_LIBRARIES
+    key = (target, libraries, lib.digest)
     sig = entry.derived.get(key)
     if sig is None:
         step_name, params, required, outputs, enable_cache, project = static
-        parts = dict(sorted({**dict(map(tuple, project)), **lib}.items()))
+        parts = dict(sorted({**dict(map(tuple, project)), **lib.parts}.items()))
+        # the code hash is remembered with the digest of the library versions it covers
+        variant = f"{libraries}:{lib.digest}"
+        if known and isinstance(known[0], list) and known[0][:1] == [variant]:
+            code = known[0][1]
+        else:
+            code = token(sorted(parts.items()))
+            entry.value = [static, tops, [variant, code]]
+            signature_cache.changed(module)
         sig = StepSignature(
             target,
             step_name,
@@ -235,7 +255,7 @@ def read_step_signature(target: str, *, libraries: bool = True) -> StepSignature
             frozenset(required),
             tuple(outputs),
             enable_cache,
-            token(sorted(parts.items())),
+            code,
             tuple(parts.items()),
         )
         entry.derived.clear()  # one variant at a time: a compile uses one setting

@@ -47,7 +47,7 @@ from . import _deps
 from ._deps import Dep, Stamp
 from .hashing import hash_bytes, token
 
-__all__ = ["Entry", "cache_dir", "enabled", "lookup", "session"]
+__all__ = ["Entry", "cache_dir", "changed", "enabled", "lookup", "session"]
 
 #: Bump when an entry's shape or what a computation depends on changes.
 FORMAT = 1
@@ -184,6 +184,13 @@ def _refresh(module: str, key: str, compute: Callable[[], Any]) -> Entry:
     return entry
 
 
+def changed(module: str) -> None:
+    """An entry of ``module`` was completed in place (a value derived from it and stored with
+    it): write its memo file at the end of the session."""
+    if _session.depth:
+        _session.dirty.add(module)
+
+
 # --- on disk --------------------------------------------------------------------------------
 
 
@@ -253,9 +260,13 @@ def _read(path: Path, module: str) -> dict[str, Entry] | None:
                 return None
             stamps[path_] = Stamp(size, mtime, ctime, ino, digest, taken)
         entries = {}
+        shared: dict[tuple[int, ...], tuple[Dep, ...]] = {}  # most entries list the same deps
         for key, (value, refs) in doc["entries"].items():
-            deps = tuple(deps_table[i] for i in refs)
-            entries[key] = Entry(value, _intern(deps))
+            ref_key = tuple(refs)
+            deps = shared.get(ref_key)
+            if deps is None:
+                deps = shared[ref_key] = _intern(tuple(deps_table[i] for i in refs))
+            entries[key] = Entry(value, deps)
     except Exception:  # noqa: BLE001 -- whatever the damage, the file is ignored, never fatal
         return None
     _deps.learn_stamps(stamps)
