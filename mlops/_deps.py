@@ -49,6 +49,8 @@ __all__ = [
     "Dep",
     "Stamp",
     "current_digest",
+    "file_digest",
+    "in_session",
     "known_stamps",
     "learn_stamps",
     "note",
@@ -56,6 +58,7 @@ __all__ = [
     "note_file",
     "on_session_start",
     "recording",
+    "recording_active",
     "session",
     "session_memo",
     "still_valid",
@@ -134,6 +137,11 @@ def session() -> Iterator[None]:
         if st.depth == 0:
             st.digests = {}
             st.memo = {}
+
+
+def in_session() -> bool:
+    """Whether a session is open in this thread."""
+    return _state.depth > 0
 
 
 def session_memo() -> dict[object, object] | None:

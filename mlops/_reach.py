@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 
-from ._deps import Dep, note, recording, still_valid
+from ._deps import Dep, in_session, note, recording, still_valid
 from ._source import kind_of, module_file, top_folder
 from ._units import Chain, Dynamic, Entity, Import, Module, Unit, parse
 from .hashing import token
@@ -241,7 +241,9 @@ def program_for(root: Module) -> Program:
             program.modules.get(root.name) is root
             and all(parse(n) is mod for n, mod in program.modules.items() if n != root.name)
             and not any(_parses(n) for n in program.unreadable)
-            and still_valid(program.deps)  # no module created or removed where it searched
+            # no module created or removed where it searched: checked in a compile session,
+            # where each folder is read once (outside one, module lookups are remembered too)
+            and (not in_session() or still_valid(program.deps))
         ):
             _PROGRAMS[root.name] = program
             note(program.deps)
