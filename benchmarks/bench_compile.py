@@ -59,9 +59,13 @@ print(elapsed)
 """
 
 
-def _fresh(tmp: Path, n: int, memo: bool) -> float:
-    """``compile_pipeline`` in a new process (see the module docstring); seconds."""
-    env = python_env(MLOPS_CACHE_DIR=str(tmp / "memo"), MLOPS_SIGNATURE_CACHE="1" if memo else "0")
+def _fresh(tmp: Path, memo_dir: Path, n: int, memo: bool) -> float:
+    """``compile_pipeline`` in a new process (see the module docstring); seconds.
+
+    The memo lives outside the step modules' folder, as in a user's cache folder: a folder
+    created where modules are looked up would change what a lookup can find there.
+    """
+    env = python_env(MLOPS_CACHE_DIR=str(memo_dir), MLOPS_SIGNATURE_CACHE="1" if memo else "0")
     args = [str(tmp), str(_REPO), str(tmp / "targets.txt"), str(tmp / "registry"), str(n)]
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, *args],
@@ -97,6 +101,7 @@ def run(quick: bool) -> dict[str, Row]:
     n = 50 if tiny() else 10_000
     reps = repetitions(quick, full=5, quick_n=2)
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-compile-"))
+    memo_dir = Path(tempfile.mkdtemp(prefix="mlops-bench-compile-memo-"))
     targets = write_step_modules(tmp, n, MODULE)
     modules = sorted({t.rpartition(".")[0] for t in targets})
     sys.path.insert(0, str(tmp))
@@ -115,15 +120,16 @@ def run(quick: bool) -> dict[str, Row]:
         ]
         assert all(len(p.steps) == n for p in plans)
         (tmp / "targets.txt").write_text("\n".join(targets))
-        _fresh(tmp, n, memo=True)  # writes the disk memo, as the first run of a project does
+        _fresh(tmp, memo_dir, n, memo=True)  # writes the disk memo, as a first run does
         interleaved(
             reps,
-            memo=lambda: fresh_s.append(_fresh(tmp, n, memo=True)),
-            off=lambda: fresh_off_s.append(_fresh(tmp, n, memo=False)),
+            memo=lambda: fresh_s.append(_fresh(tmp, memo_dir, n, memo=True)),
+            off=lambda: fresh_off_s.append(_fresh(tmp, memo_dir, n, memo=False)),
         )
     finally:
         sys.path.remove(str(tmp))
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(memo_dir, ignore_errors=True)
     w = median(warm)
     f, f_off = median(fresh_s), median(fresh_off_s)
     load = loadavg()

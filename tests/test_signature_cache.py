@@ -40,14 +40,21 @@ def lazy(x: int = 0) -> int:
 @step
 def plain(x: int = 0) -> int:
     return x + 1
+
+
+@step
+def tooled(x: int = 0) -> int:
+    from pkg import tools
+    return tools.run(x)
 """
 FILES = {
     "steps.py": STEPS,
     "helpers.py": "def clean(x):\n    return x + 1\n",
     "consts.py": "SCALE = 2\n",
     "lazyhelp.py": "def double(x):\n    return x * 2\n",
+    "pkg/__init__.py": "",
 }
-TARGETS = ["steps.train", "steps.lazy", "steps.plain"]
+TARGETS = ["steps.train", "steps.lazy", "steps.plain", "steps.tooled"]
 
 # a subprocess: the code hash and parts of each target, and whether each came from the disk memo
 PROBE = """
@@ -82,7 +89,7 @@ def _replace(path: Path, old: str, new: str, *, keep_stamp: bool = False) -> Non
 
 
 # edit kind -> (what it does to the project, the target whose fingerprint must change)
-EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
+EDITS: dict[str, tuple[Callable[[Path], object], str]] = {
     "step-body": (lambda p: _replace(p / "steps.py", "x + 1", "x + 2"), "steps.plain"),
     "helper-in-other-module": (
         lambda p: _replace(p / "helpers.py", "x + 1", "x + 30"),
@@ -100,9 +107,13 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda p: _replace(p / "helpers.py", "x + 1", "x + 7", keep_stamp=True),
         "steps.train",
     ),
-    "new-module-shadows-nothing-before": (
+    "new-module-where-an-import-found-none": (
         lambda p: (p / "extra.py").write_text("VALUE = 1\n"),
         "steps.train",
+    ),
+    "package-gains-a-submodule": (
+        lambda p: (p / "pkg" / "tools.py").write_text("def run(x):\n    return x\n"),
+        "steps.tooled",
     ),
 }
 
@@ -113,6 +124,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     proj = tmp_path / "proj"
     proj.mkdir()
     for name, text in FILES.items():
+        (proj / name).parent.mkdir(exist_ok=True)
         (proj / name).write_text(text)
     monkeypatch.setenv("MLOPS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("MLOPS_SIGNATURE_CACHE", raising=False)
@@ -120,14 +132,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     signature_cache.forget()
     yield proj
     signature_cache.forget()
-    for name in ["steps", "helpers", "consts", "lazyhelp", "extra"]:
+    for name in ["steps", "helpers", "consts", "lazyhelp", "extra", "pkg", "pkg.tools"]:
         sys.modules.pop(name, None)
 
 
 def _backdate(proj: Path) -> None:
     """Make every file and the folder look old: stamps are then trusted without reading."""
     old = time.time_ns() - 100 * 10**9
-    for path in [*proj.iterdir(), proj]:
+    for path in [*proj.rglob("*"), proj]:
         os.utime(path, ns=(old, old))
 
 
@@ -210,7 +222,7 @@ def _damage_flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-DAMAGE: dict[str, Callable[[Path], None]] = {
+DAMAGE: dict[str, Callable[[Path], object]] = {
     "truncated": _damage_truncate,
     "byte-flipped": _damage_flip,
     "empty": lambda p: p.write_bytes(b""),
@@ -254,3 +266,25 @@ def test_memo_off_writes_nothing(project: Path, tmp_path: Path) -> None:
     """``MLOPS_SIGNATURE_CACHE=0``: computed every time, no memo file written."""
     _probe(project, memo=False)
     assert not (tmp_path / "cache" / "signatures").exists()
+
+
+def test_concurrent_processes_agree(project: Path, tmp_path: Path) -> None:
+    """Processes reading and writing one memo folder at once all get the computed result."""
+    _backdate(project)
+    reference = _hashes(_probe(project, memo=False))
+    env = {**os.environ, "PYTHONPATH": str(project), "MLOPS_SIGNATURE_CACHE": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROBE, *TARGETS],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate()[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(_hashes(json.loads(o)) == reference for o in outs)
+    assert _hashes(_probe(project, memo=True)) == reference
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # no temporary file left behind
