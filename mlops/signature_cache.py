@@ -280,7 +280,10 @@ def _flush(st: _Session) -> None:
     env = _environment()
     for module in sorted(st.dirty):
         with _lock:
-            entries = {k: e for k, e in _MEMO.get(module, {}).items() if e.deps}
+            # entries read from the file and not used here stay (checked when used), so that
+            # two pipelines over one module do not keep evicting each other's entries
+            entries = dict(_DISK.get((env, module)) or {})
+            entries.update((k, e) for k, e in _MEMO.get(module, {}).items() if e.deps)
         if entries:
             _write(_file(env, module), module, entries)
             with _lock:

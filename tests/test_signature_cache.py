@@ -143,10 +143,10 @@ def _backdate(proj: Path) -> None:
         os.utime(path, ns=(old, old))
 
 
-def _probe(proj: Path, *, memo: bool) -> dict[str, list[object]]:
+def _probe(proj: Path, *, memo: bool, targets: list[str] | None = None) -> dict[str, list[object]]:
     env = {**os.environ, "PYTHONPATH": str(proj), "MLOPS_SIGNATURE_CACHE": "1" if memo else "0"}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, *TARGETS],
+        [sys.executable, "-c", PROBE, *(targets or TARGETS)],
         cwd=proj,
         env=env,
         capture_output=True,
@@ -288,3 +288,12 @@ def test_concurrent_processes_agree(project: Path, tmp_path: Path) -> None:
     assert all(_hashes(json.loads(o)) == reference for o in outs)
     assert _hashes(_probe(project, memo=True)) == reference
     assert not list((tmp_path / "cache").rglob("*.tmp"))  # no temporary file left behind
+
+
+def test_processes_using_other_steps_of_a_module_keep_each_others_entries(project: Path) -> None:
+    """A process that memoizes other functions of a module keeps the entries it did not use."""
+    _backdate(project)
+    _probe(project, memo=True, targets=["steps.train"])
+    _probe(project, memo=True, targets=["steps.lazy"])
+    both = _probe(project, memo=True, targets=["steps.train", "steps.lazy"])
+    assert all(v[2] for v in both.values())
