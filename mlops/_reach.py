@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import os
 
+from ._deps import Dep, in_session, note, recording, still_valid
 from ._source import kind_of, module_file, top_folder
 from ._units import Chain, Dynamic, Entity, Import, Module, Unit, parse
 from .hashing import token
 
-__all__ = ["Program", "program_for", "reach"]
+__all__ = ["Program", "library_parts", "program_for", "reach", "reach_project"]
 
 
 def _submodule(module: str, attr: str) -> str | None:
@@ -52,15 +53,21 @@ class Program:
         self.unreadable: set[str] = set()  # project modules loaded that do not parse
         self.mutators: dict[Entity, list[tuple[str, int]]] = {}
         self._effects: dict[Entity, frozenset[Entity]] = {}
-        self._load(root)
-        self._index()
+        #: what building it read (files and searched folders): a step that reuses the program
+        #: depends on them too (:mod:`mlops._deps`)
+        self.deps: set[Dep] = set()
+        with recording(self.deps):
+            self._load(root)
+            self._index()
 
     def get(self, name: str) -> Module | None:
         mod = self.modules.get(name)
-        if mod is None and kind_of(name) == "project":
-            mod = parse(name)
-            if mod is not None:
-                self.modules[name] = mod
+        if mod is None:
+            with recording(self.deps):
+                if kind_of(name) == "project":
+                    mod = parse(name)
+                    if mod is not None:
+                        self.modules[name] = mod
         return mod
 
     def stamp(self) -> tuple[int, ...]:
@@ -234,8 +241,12 @@ def program_for(root: Module) -> Program:
             program.modules.get(root.name) is root
             and all(parse(n) is mod for n, mod in program.modules.items() if n != root.name)
             and not any(_parses(n) for n in program.unreadable)
+            # no module created or removed where it searched: checked in a compile session,
+            # where each folder is read once (outside one, module lookups are remembered too)
+            and (not in_session() or still_valid(program.deps))
         ):
             _PROGRAMS[root.name] = program
+            note(program.deps)
             return program
     program = Program(root)
     _PROGRAMS[root.name] = program
@@ -441,7 +452,8 @@ class _Walker:
             if target is not None:
                 self.module(target, reason)
 
-    def result(self, libraries: bool) -> dict[str, str]:
+    def result(self) -> dict[str, str]:
+        """The project code parts reached (library versions apart: see :func:`library_parts`)."""
         out = {
             ident: token(dumps[0]) if len(dumps) == 1 else token(dumps)
             for ident, dumps in self.parts.items()
@@ -450,17 +462,22 @@ class _Walker:
             mod = self.program.modules[name]
             why = f" ({'; '.join(sorted(reasons))})" if reasons else ""
             out[f"{name}:*{why}"] = token(mod.dump)
-        if libraries and self.libraries:
-            from .libraries import distributions_of, with_dependencies
+        return out
 
-            dists = []
-            for top in sorted(self.libraries):
-                folder = top_folder(top)
-                if folder is not None:
-                    dists.extend(distributions_of(top, [folder]))
-            for dist in with_dependencies(dists):
-                out[dist.ident] = dist.version
-        return dict(sorted(out.items()))
+
+def library_parts(tops: tuple[str, ...]) -> dict[str, str]:
+    """``{"dist:NAME": version}`` for the distributions owning the top-level modules ``tops``,
+    and those they require (see :mod:`mlops.libraries`)."""
+    if not tops:
+        return {}
+    from .libraries import distributions_of, with_dependencies
+
+    dists = []
+    for top in tops:
+        folder = top_folder(top)
+        if folder is not None:
+            dists.extend(distributions_of(top, [folder]))
+    return {dist.ident: dist.version for dist in with_dependencies(dists)}
 
 
 def _project_modules(program: Program) -> list[str]:
@@ -490,13 +507,25 @@ def _project_modules(program: Program) -> list[str]:
     return sorted(names)
 
 
-def reach(module: str, name: str, *, libraries: bool = True) -> dict[str, str] | None:
-    """The code parts of ``module.name``: ``{ident: hash}`` for each definition it reaches,
-    ``{"module:* (why)": hash}`` for each module taken whole, ``{"dist:NAME": version}`` for
-    each library; None if ``name`` is not bound in the readable source of ``module``."""
+def reach_project(module: str, name: str) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """The project code parts of ``module.name`` (``{ident: hash}``, see :func:`reach`) and the
+    top-level modules of the libraries it imports, sorted; None as for :func:`reach`."""
     mod = parse(module)
     if mod is None or not any(name not in mod.units[i].imports for i in mod.binders.get(name, [])):
         return None
     walker = _Walker(program_for(mod))
     walker.entity(mod, name)
-    return walker.result(libraries)
+    return walker.result(), tuple(sorted(walker.libraries))
+
+
+def reach(module: str, name: str, *, libraries: bool = True) -> dict[str, str] | None:
+    """The code parts of ``module.name``: ``{ident: hash}`` for each definition it reaches,
+    ``{"module:* (why)": hash}`` for each module taken whole, ``{"dist:NAME": version}`` for
+    each library; None if ``name`` is not bound in the readable source of ``module``."""
+    found = reach_project(module, name)
+    if found is None:
+        return None
+    parts, tops = found
+    if libraries:
+        parts.update(library_parts(tops))
+    return dict(sorted(parts.items()))

@@ -15,6 +15,8 @@ import site
 import sys
 import sysconfig
 
+from ._deps import Dep, note, note_dirs, on_session_start, recording
+
 __all__ = ["is_project_file", "kind_of", "module_file", "top_folder"]
 
 
@@ -43,34 +45,57 @@ def is_project_file(path: str | None) -> bool:
     return not real.startswith(_library_roots())
 
 
-@functools.lru_cache(maxsize=2048)
+def _search_path() -> list[str]:
+    """The folders a top-level lookup searches (``""`` is the current folder)."""
+    return [os.path.abspath(p) if p else os.getcwd() for p in sys.path if isinstance(p, str)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_file(module: str) -> tuple[str | None, tuple[str, ...]]:
+    """``module``'s source file and the folders searched to find it (see :func:`module_file`)."""
+    searched = _search_path()
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        path = getattr(loaded, "__file__", None)
+        if path:  # the folders a fresh process would search: its packages' folders
+            folder = os.path.dirname(path)
+            levels = module.count(".") + (os.path.basename(path) == "__init__.py")
+            for _ in range(levels):
+                searched.append(folder)
+                folder = os.path.dirname(folder)
+        return path, tuple(searched)
+    head, *rest = module.split(".")
+    origin = None
+    try:
+        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
+        for i in range(len(rest)):
+            search = spec.submodule_search_locations if spec is not None else None
+            if search is None:
+                spec = None
+                break
+            searched.extend(search)
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join([head, *rest[: i + 1]]), list(search)
+            )
+        if spec is not None and spec.has_location:
+            origin = spec.origin
+    except (ImportError, ValueError):
+        origin = None
+    return origin, tuple(searched)
+
+
 def module_file(module: str) -> str | None:
     """The source file of ``module``, found without importing it or its parent packages.
 
     ``importlib.util.find_spec("pkg.sub")`` imports ``pkg`` (and so whatever ``pkg/__init__.py``
     imports: ``sklearn.datasets`` costs a second). Walking the packages' search paths with
-    :class:`importlib.machinery.PathFinder` imports nothing.
+    :class:`importlib.machinery.PathFinder` imports nothing. The folders searched are noted as
+    dependencies of what is being memoized (:mod:`mlops._deps`): a module file created there
+    may change the answer. Lookups are remembered until the next compile session starts.
     """
-    loaded = sys.modules.get(module)
-    if loaded is not None:
-        return getattr(loaded, "__file__", None)
-    head, *rest = module.split(".")
-    try:
-        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
-        if spec is None:
-            return None
-        for i in range(len(rest)):
-            search = spec.submodule_search_locations
-            if search is None:
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(
-                ".".join([head, *rest[: i + 1]]), list(search)
-            )
-            if spec is None:
-                return None
-    except (ImportError, ValueError):
-        return None
-    return spec.origin if spec.has_location else None
+    path, searched = _module_file(module)
+    note_dirs(searched)
+    return path
 
 
 def top_folder(top: str) -> str | None:
@@ -84,10 +109,23 @@ def top_folder(top: str) -> str | None:
     return folder
 
 
-@functools.lru_cache(maxsize=2048)
 def kind_of(module: str) -> str | None:
     """``"project"`` (user code, hashed), ``"library"`` (a third-party distribution, versioned),
     or None (the standard library, mlops itself, or not found)."""
+    kind, deps = _kind(module)
+    note(deps)
+    return kind
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(module: str) -> tuple[str | None, frozenset[Dep]]:
+    deps: set[Dep] = set()
+    with recording(deps):  # the folders its lookups searched, noted again on every call
+        kind = _kind_of(module)
+    return kind, frozenset(deps)
+
+
+def _kind_of(module: str) -> str | None:
     top = module.split(".")[0]
     if top in sys.stdlib_module_names and not is_project_file(module_file(top)):
         return None  # (a project module named like one, `code.py` in the project, shadows it)
@@ -112,3 +150,12 @@ def kind_of(module: str) -> str | None:
     if any(d.path.endswith(".dist-info") for d in dists):
         return "library"
     return "project" if is_project_file(path) else None
+
+
+def _forget_lookups() -> None:
+    """A new compile searches the folders again: a module may have been created since."""
+    _module_file.cache_clear()
+    _kind.cache_clear()
+
+
+on_session_start(_forget_lookups)

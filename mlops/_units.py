@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._deps import RACY_NS, file_digest, note_file
 from ._source import module_file
 
 __all__ = ["Chain", "Dynamic", "Entity", "Import", "Module", "Unit", "parse", "resolve_relative"]
@@ -670,17 +671,19 @@ def parse_module(name: str, path: str, source: bytes) -> Module:
     return Module(name, path, tree, is_package, units, binders, star, defs, has_getattr)
 
 
-_PARSED: dict[tuple[str, str], tuple[tuple[int, int, int], bytes, Module]] = {}
-_RACY_NS = 2_000_000_000  # a file modified this recently may change again within one tick
+_PARSED: dict[tuple[str, str], tuple[tuple[int, int, int, int], bytes, str, Module]] = {}
+_RACY_NS = RACY_NS  # a file modified this recently may change again within one tick
 
 
 def parse(module: str) -> Module | None:
     """The parsed project module ``module``; None if it has no source file.
 
-    Cached by content: the source is re-read unless its size, inode and modification time are
-    those of the cached parse *and* that time is more than two seconds old. (Two edits within
-    one tick of the file system's clock keep one time; a parse cached by stamp alone would
-    then be stale -- git calls this the racy-clean problem.)
+    Cached by content: the source is re-read unless its size, inode, modification and change
+    times are those of the cached parse *and* those times are more than two seconds old. (Two
+    edits within one tick of the file system's clock keep one time; a parse cached by stamp
+    alone would then be stale -- git calls this the racy-clean problem.) The digest of the bytes
+    parsed is noted as a dependency of what is being memoized (:mod:`mlops._deps`), also when
+    the source does not parse.
     """
     path = module_file(module)
     if path is None or not path.endswith(".py"):
@@ -689,18 +692,23 @@ def parse(module: str) -> Module | None:
         st = os.stat(path)
     except OSError:
         return None
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    # the change time too: a modification time set back by hand still moves it
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
     cached = _PARSED.get((module, path))
-    if cached is not None and cached[0] == stamp and time.time_ns() - stamp[0] > _RACY_NS:
-        return cached[2]
+    recent = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) <= _RACY_NS
+    if cached is not None and cached[0] == stamp and not recent:
+        note_file(path, cached[2])
+        return cached[3]
     try:
         with open(path, "rb") as f:
             source = f.read()
     except OSError:
         return None
+    digest = file_digest(source)
+    note_file(path, digest)
     if cached is not None and cached[1] == source:
-        _PARSED[(module, path)] = (stamp, source, cached[2])
-        return cached[2]
+        _PARSED[(module, path)] = (stamp, source, digest, cached[3])
+        return cached[3]
     parsed = parse_module(module, path, source)
-    _PARSED[(module, path)] = (stamp, source, parsed)
+    _PARSED[(module, path)] = (stamp, source, digest, parsed)
     return parsed

@@ -51,6 +51,7 @@ from .fingerprint import (
 from .hashing import token
 from .schema import ArtifactInputRef, FileRef, Keys, ModelArtifactRef, ObjectRef, StepOutputRef
 from .serializers import FORMAT_VERSION
+from .signature_cache import session as signature_session
 from .store import ArtifactRef
 
 if TYPE_CHECKING:
@@ -697,13 +698,14 @@ def compile_pipeline(
     _check_target_types(steps_args)
     sigs: dict[str, StepSignature] = {}
     by_target: dict[Any, StepSignature] = {}  # many steps often share one function
-    for name, args in steps_args.items():
-        target: Any = args.get(Keys.TARGET)
-        if not isinstance(target, str) or target not in by_target:
-            sig = _signature(target, f"steps.{name}._target_")
-            if isinstance(target, str):
-                by_target[target] = sig
-        sigs[name] = by_target[target] if isinstance(target, str) else sig
+    with signature_session():  # each source file is checked once for the whole pipeline
+        for name, args in steps_args.items():
+            target: Any = args.get(Keys.TARGET)
+            if not isinstance(target, str) or target not in by_target:
+                sig = _signature(target, f"steps.{name}._target_")
+                if isinstance(target, str):
+                    by_target[target] = sig
+            sigs[name] = by_target[target] if isinstance(target, str) else sig
     if not (cfg.get("cache") or {}).get("track_libraries", True):
         sigs = {name: without_libraries(sig) for name, sig in sigs.items()}
     outputs = {name: sig.outputs for name, sig in sigs.items()}

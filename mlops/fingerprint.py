@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from ._reach import reach
+from . import _deps, signature_cache
+from ._reach import library_parts, reach_project
 from ._source import is_project_file
 from ._units import parse
 from .errors import StepDefinitionError
@@ -90,10 +92,55 @@ def fingerprint_parts(module: str, name: str, *, libraries: bool = True) -> dict
     it reaches (``"module:*"`` for a whole module, ``"dist:NAME": version`` for a library it
     imports); None if the source cannot be read.
 
+    Memoized (:mod:`mlops.signature_cache`): recomputed only when a file it was read from changed.
+
     .. versionchanged:: 0.2
        imports at every depth, mutations, dynamic fallbacks and library versions; ``libraries``.
     """
-    return reach(module, name, libraries=libraries)
+    entry = signature_cache.lookup(module, f"parts:{name}", lambda: _project_parts(module, name))
+    found = entry.value
+    if found is None:
+        return None
+    parts, tops = found
+    out = dict(parts)
+    if libraries:
+        out.update(_libraries(tuple(tops)).parts)
+    return dict(sorted(out.items()))
+
+
+def _project_parts(module: str, name: str) -> list[Any] | None:
+    """``[[[ident, hash], ...], [library top-level module, ...]]`` (JSON, for the memo)."""
+    found = reach_project(module, name)
+    if found is None:
+        return None
+    parts, tops = found
+    return [[list(p) for p in sorted(parts.items())], list(tops)]
+
+
+@dataclass(frozen=True)
+class _Libraries:
+    """The library parts of a set of top-level modules, and a digest of them."""
+
+    parts: dict[str, str]
+    digest: str
+
+
+_NO_LIBRARIES = _Libraries({}, token([]))
+
+
+def _libraries(tops: tuple[str, ...]) -> _Libraries:
+    """:func:`mlops._reach.library_parts`, once per compile session for each set of modules."""
+    if not tops:
+        return _NO_LIBRARIES
+    memo = _deps.session_memo()
+    key = ("libraries", tops)
+    found = memo.get(key) if memo is not None else None
+    if not isinstance(found, _Libraries):
+        parts = library_parts(tops)
+        found = _Libraries(parts, token(sorted(parts.items())))
+        if memo is not None:
+            memo[key] = found
+    return found
 
 
 def fingerprint(module: str, name: str) -> str | None:
@@ -176,10 +223,50 @@ def read_step_signature(target: str, *, libraries: bool = True) -> StepSignature
     with ``@step`` at the top of its module, bound once (made by a factory, re-exported,
     rebound later, defined in an ``if`` block ...). ``libraries=False`` leaves library versions
     out of its code parts (``cache.track_libraries=false``).
+
+    Memoized (:mod:`mlops.signature_cache`): read again only when a file it was read from
+    changed, so a compile of an unchanged pipeline costs about a lookup per step.
     """
     module, _, name = target.rpartition(".")
     if not module:
         return None
+    entry = signature_cache.lookup(module, f"sig:{name}", lambda: _read_signature(module, name))
+    if entry.value is None:
+        return None
+    static, tops, *known = entry.value
+    lib = _libraries(tuple(tops)) if libraries else _NO_LIBRARIES
+    key = (target, libraries, lib.digest)
+    sig = entry.derived.get(key)
+    if sig is None:
+        step_name, params, required, outputs, enable_cache, project = static
+        parts = dict(sorted({**dict(map(tuple, project)), **lib.parts}.items()))
+        # the code hash is remembered with the digest of the library versions it covers
+        variant = f"{libraries}:{lib.digest}"
+        if known and isinstance(known[0], list) and known[0][:1] == [variant]:
+            code = known[0][1]
+        else:
+            code = token(sorted(parts.items()))
+            entry.value = [static, tops, [variant, code]]
+            signature_cache.changed(module)
+        sig = StepSignature(
+            target,
+            step_name,
+            tuple(params),
+            frozenset(required),
+            tuple(outputs),
+            enable_cache,
+            code,
+            tuple(parts.items()),
+        )
+        entry.derived.clear()  # one variant at a time: a compile uses one setting
+        entry.derived[key] = sig
+    return sig
+
+
+def _read_signature(module: str, name: str) -> list[Any] | None:
+    """The static signature of ``module.name`` as JSON for the memo (see
+    :func:`read_step_signature`): ``[[name, params, required, outputs, enable_cache, parts],
+    library top-level modules]``; None if only the function can tell."""
     mod = parse(module)
     if mod is None:
         return None
@@ -208,24 +295,15 @@ def read_step_signature(target: str, *, libraries: bool = True) -> StepSignature
     if not decorated:
         return None
     args = node.args
-    where = f"step {target}"
+    where = f"step {module}.{name}"
     if args.vararg or args.kwarg:
         raise StepDefinitionError(f"{where}: *args and **kwargs are not allowed in a step")
     positional = [*args.posonlyargs, *args.args]
-    params = tuple(a.arg for a in [*positional, *args.kwonlyargs])
+    params = [a.arg for a in [*positional, *args.kwonlyargs]]
     n_required_pos = len(positional) - len(args.defaults)
     required = {a.arg for a in positional[:n_required_pos]}
     required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
-    outputs = outputs_from_annotation(node.returns, where)
-    parts = fingerprint_parts(module, name, libraries=libraries) or {}
-    code = token(sorted(parts.items()))
-    return StepSignature(
-        target,
-        step_name,
-        params,
-        frozenset(required),
-        outputs,
-        enable_cache,
-        code,
-        tuple(parts.items()),
-    )
+    outputs = list(outputs_from_annotation(node.returns, where))
+    found = _project_parts(module, name) or [[], []]
+    project, tops = found
+    return [[step_name, params, sorted(required), outputs, enable_cache, project], tops]

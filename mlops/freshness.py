@@ -186,8 +186,10 @@ def refresh(module_names: Iterable[str]) -> list[str]:
     with _lock:  # one refresh at a time: a module must not be reloaded twice, or half-way
         graph: dict[str, set[str]] = {}
         for name in module_names:
+            if name not in sys.modules:
+                continue  # never imported here: nothing to reload (and no need to parse it)
             root = parse(name)
-            if root is None or name not in sys.modules:
+            if root is None:
                 continue
             program = program_for(root)
             for mod_name, mod in program.modules.items():
