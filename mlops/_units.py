@@ -478,8 +478,20 @@ def _target_names(node: ast.AST) -> set[str]:
         targets = []
     for t in targets:
         names.update(_store_names(t))
+    return names | _walrus_names(node)
+
+
+def _walrus_names(node: ast.AST) -> set[str]:
+    """Names ``:=`` binds in the module's scope within ``node`` (not inside lambdas, functions
+    or classes, whose scope is their own).
+
+    Examples:
+        >>> sorted(_walrus_names(ast.parse("if (k := 1) and [(j := i) for i in x]: pass")))
+        ['j', 'k']
+    """
+    names: set[str] = set()
     stack: list[ast.AST] = [node]
-    while stack:  # walrus targets bind module names, except inside lambdas and functions
+    while stack:
         n = stack.pop()
         if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):
             names.add(n.target.id)
@@ -539,6 +551,8 @@ def _headers(node: ast.stmt) -> tuple[list[ast.AST], set[str], list[tuple[str, l
             if handler.name:
                 binds.add(handler.name)
             blocks.append((f"handler{i}", handler.body))
+    for expr in exprs:  # ``if (n := f()):`` and ``while (line := read()):`` bind module names
+        binds |= _walrus_names(expr)
     for attr in ("body", "orelse", "finalbody"):
         body = getattr(node, attr, None)
         if body and not isinstance(node, ast.Match):

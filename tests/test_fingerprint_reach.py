@@ -320,6 +320,22 @@ for _kind, _block in {
         OPS_UNRELATED,
         steps="from .ops import clean\n\ndef f(x):\n    return clean(x)\n",
     )
+for _kind, _block in {
+    "if": "if (K := 1):\n    pass\n",
+    "elif": "if False:\n    pass\nelif (K := 1):\n    pass\n",
+    "while": "while (K := 1):\n    break\n",
+    "for": "for _i in [(K := 1)]:\n    pass\n",
+    "with": "import contextlib\nwith contextlib.nullcontext((K := 1)):\n    pass\n",
+    "match": "match (K := 1):\n    case _:\n        pass\n",
+    "comprehension": "_xs = [(K := i) for i in [1]]\n",
+    "call": "print((K := 1), end='')\n",
+}.items():
+    CASES[f"bind-walrus-in-{_kind}"] = _ops(
+        _block + "\ndef unrelated():\n    return 0\n",
+        Edit("ops", "1", "2"),
+        OPS_UNRELATED,
+        steps="from .ops import K\n\ndef f(x):\n    return x + K\n",
+    )
 CASES["bind-loop-fills-dict"] = _ops(
     "OPS = {}\n\ndef make(n):\n    return lambda x: x + n\n\nfor name in ['add']:\n"
     "    OPS[name] = make(1)\n",
