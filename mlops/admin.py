@@ -270,6 +270,7 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         step_log,
         step_order,
         step_param_text,
+        step_why,
     )
 
     run = reg.get_run(resolve_run_id(reg, args.run_id))
@@ -314,9 +315,11 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
                 step_param_text(run, name) or None,
                 ", ".join(f"{k}={v['id'][:12]}" for k, v in sorted(outs.items())) or None,
                 "yes" if rec.get("log") else None,
+                step_why(run, name),
             ]
         )
-    lines += ["", table(["STEP", "STATUS", "SECONDS", "PARAMS", "OUTPUTS", "LOG"], rows)]
+    headers = ["STEP", "STATUS", "SECONDS", "PARAMS", "OUTPUTS", "LOG", "WHY"]
+    lines += ["", table(headers, rows)]
     for name in step_order(run):
         tb = (run.step_records.get(name) or {}).get("traceback")
         if tb:
