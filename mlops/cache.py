@@ -27,7 +27,6 @@ from __future__ import annotations
 import enum
 import json
 import re
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -571,5 +570,7 @@ def input_id(i: ArtifactInput | FileInput | StoredInput) -> str:
 
 
 def warn(message: str) -> None:
-    """A warning line for the person running the pipeline (stderr)."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """A warning line for the person running the pipeline (the ``mlops.cache`` logger: stderr)."""
+    from .console import say
+
+    say(f"warning: {message}", err=True, logger="mlops.cache")
