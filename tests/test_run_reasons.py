@@ -140,9 +140,8 @@ def test_old_records_without_reasons_still_show(tmp_path: Path) -> None:
             want = "cached" if line.split()[1] == "cached" else "-"
             assert line.split()[-1] == want, line
     report = tmp_path / "r.html"
-    run_mlops(
-        "report", "run", "latest", "--registry", str(reg), "-o", str(report), cwd=tmp_path, check=True
-    )
+    args = ["report", "run", "latest", "--registry", str(reg), "-o", str(report)]
+    run_mlops(*args, cwd=tmp_path, check=True)
     page = report.read_text()
     for step in statuses:
         assert f'data-step="{step}"' in page
