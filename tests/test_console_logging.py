@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from conftest import run_mlops
 
 STEPS = """\
 import logging
+import re
 from typing import Annotated
 
 from mlops import step
@@ -193,3 +195,16 @@ def test_error_lines_go_to_stderr(tmp_path: Path) -> None:
         env={"MLOPS_LOG_LEVEL": "WARNING"},
     )
     assert silenced.stderr.startswith("Error: ")  # silencing INFO never hides an error
+
+
+def test_hydra_job_logging_can_take_the_logger_over(project: Project) -> None:
+    """``+hydra.job_logging.loggers.mlops.propagate=true``: mlops's lines go through Hydra's
+    handlers, in Hydra's format, on the console and into the job's ``.log`` file."""
+    args = ["+pipeline=tiny", f"registry.uri={project.registry}", "executor=sync"]
+    res = run_mlops(*args, "+hydra.job_logging.loggers.mlops.propagate=true", cwd=project.folder)
+    assert res.returncode == 0, res.output
+    first = res.stdout.splitlines()[0]
+    assert re.fullmatch(r"\[[^]]+\]\[mlops\.run\]\[INFO\] - mlops: running tiny .*", first)
+    assert res.stdout.count("[mlops.progress][INFO] -") == 10
+    (log,) = project.folder.glob("outputs/*/*/*.log")
+    assert "[mlops.run][INFO] - mlops: tiny completed in " in log.read_text()
