@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -692,6 +691,15 @@ def _storage_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _error(text: str) -> None:
+    """A command's error: one line on stderr, a record of the ``mlops`` logger (ERROR)."""
+    import logging
+
+    from .console import say
+
+    say(text, level=logging.ERROR)
+
+
 def main(argv: list[str]) -> int:
     """Run one command; returns the exit code (0 ok, 1 error, 2 usage)."""
     parser = _parser()
@@ -709,7 +717,7 @@ def main(argv: list[str]) -> int:
             reg = Registry(args.registry, **_storage_options(args.storage_option))
         doc, text = args.handler(reg, args)
     except MlopsError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        _error(f"Error: {e}")
         return 1
     except KeyboardInterrupt:  # pragma: no cover
         return 130
