@@ -3,6 +3,7 @@
 **Plain lines** (piped, redirected, ``CI`` set, ``TERM=dumb``, ``MLOPS_PROGRESS=plain``, or
 mlops's console handler not in use): one line per step event -- started, done, cached, failed --
 each a record of the ``mlops.progress`` logger (:mod:`mlops.console`), exactly as before.
+(``NO_COLOR`` asks for no colour; the live line has none, so it stays live.)
 
 **On a terminal** the started lines are replaced by one status line at the bottom, redrawn in
 place (``\\r`` and ``ESC[K``, erase to end of line) with each running step's elapsed time::
@@ -151,7 +152,7 @@ class _LiveLine:
         parts = [f"{step} {now - t0:.1f}s" for step, t0 in self.running.items()]
         text = "  running  " + ", ".join(parts)
         width = shutil.get_terminal_size((80, 24)).columns - 1
-        return text if len(text) <= width else text[: max(width - 1, 0)] + "\u2026"
+        return text if len(text) <= width else text[: max(width - 3, 0)] + "..."
 
     def draw(self) -> None:
         """Draw the status line in place (nothing runs: erase it)."""

@@ -9,6 +9,7 @@ step overwritten by the status line, or escape codes reaching a pipe.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import select
@@ -242,3 +243,48 @@ def test_pipe_closed_early_is_not_an_error(project: Path) -> None:
         assert proc.wait(timeout=120) == 0, err
     assert first.startswith(b"mlops: running slow")
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal (what :class:`Progress` checks), keeping the bytes."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("steps,workers", [(1, 1), (8, 2), (60, 8)])
+def test_concurrent_steps_leave_only_final_lines(
+    steps: int, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps starting and ending in many threads at once: every final line shows whole, no
+    status line is left, and the ticker thread is gone after ``close``."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlops.progress import Progress
+
+    for key in ("CI", "MLOPS_PROGRESS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    term = _Terminal()
+    progress = Progress(steps, term)
+    names = [f"step{i}" for i in range(steps)]
+
+    def one(name: str) -> None:
+        progress.event(name, "started")
+        time.sleep(0.3 if name == "step0" else 0.01)
+        print(f"{name} printed")  # a step's own print, in its thread
+        progress.event(name, "done", 0.01)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, names))
+    progress.close()
+    progress.close()  # idempotent
+    assert not [t for t in threading.enumerate() if t.name == "mlops-progress"]
+    raw = term.getvalue()
+    assert "\r\x1b[K  running  step0" in raw
+    shown = screen(raw)
+    assert shown[-1] == ""
+    assert not any("  running  " in line for line in shown), shown
+    finals = sorted(line.split()[1] for line in shown if line.startswith("  ["))
+    assert finals == sorted(names)
