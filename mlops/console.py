@@ -11,9 +11,10 @@ line a second time in its own format. So:
   (only warnings and errors), ``MLOPS_LOG_LEVEL=WARNING`` on the command line, or Hydra's
   ``hydra.verbose=mlops`` (DEBUG);
 * route it: replace the handler (``logging.getLogger("mlops").handlers = [mine]``), or remove it
-  and set ``propagate = True`` to send mlops's records to the root logger's handlers. A Hydra
-  job logging config that names the ``mlops`` logger under ``loggers:`` takes it over the same way
-  (Hydra's ``dictConfig`` replaces its handlers).
+  and set ``propagate = True`` to send mlops's records to the root logger's handlers. Hydra's
+  job logging takes it over the same way: a ``loggers: {mlops: ...}`` entry replaces this
+  handler (``dictConfig``), so it names ``handlers`` or sets ``propagate: true``
+  (``+hydra.job_logging.loggers.mlops.propagate=true`` on the command line).
 
 A line is written outside any step's log capture (:mod:`mlops.logs`), so mlops's messages never
 end up in a step's log, and a step's own records never reach this handler (they are not under
