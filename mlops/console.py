@@ -166,6 +166,8 @@ class ConsoleHandler(logging.Handler):
         except Exception:  # noqa: BLE001 - a bad format must not fail the run
             self.handleError(record)
             return
+        if getattr(record, "mlops_drawn", False):
+            return  # the live progress line shows it
         stream = getattr(record, "mlops_stream", None)
         if stream is None:
             stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
@@ -214,11 +216,13 @@ def say(
     err: bool = False,
     logger: str = "mlops",
     level: int | None = None,
+    drawn: bool = False,
 ) -> None:
     """Log one line of mlops output on ``logger`` (INFO, or WARNING with ``err``).
 
-    mlops's handler writes it to ``stream`` (default stdout, or stderr from WARNING on). A
-    reader that closed the stream makes this a no-op, never an error.
+    mlops's handler writes it to ``stream`` (default stdout, or stderr from WARNING on), unless
+    ``drawn``: the live progress line shows it already, and only other handlers get the record.
+    A reader that closed the stream makes this a no-op, never an error.
 
     Examples:
         >>> import io
@@ -232,7 +236,8 @@ def say(
     if log.isEnabledFor(lvl):
         # an empty context: no handler (a user's, or a step's log capture) takes the record for
         # the step whose thread this is
-        contextvars.Context().run(log.log, lvl, text, extra={"mlops_stream": stream})
+        extra = {"mlops_stream": stream, "mlops_drawn": drawn}
+        contextvars.Context().run(log.log, lvl, text, extra=extra)
 
 
 def output(text: str, stream: IO[str] | None = None) -> None:

@@ -101,7 +101,10 @@ class Progress:
             line = self._line(step, what, seconds, note)
             if live is not None and what == "started":
                 live.started(step)
-                return
+        if live is not None and what == "started":
+            # a handler of the user's beside mlops's still gets the record
+            say(line, self.stream, logger=_LOGGER, drawn=True)
+            return
         if live is not None:
             live.ended(step)
         say(line, self.stream, logger=_LOGGER)

@@ -288,3 +288,38 @@ def test_concurrent_steps_leave_only_final_lines(
     assert not any("  running  " in line for line in shown), shown
     finals = sorted(line.split()[1] for line in shown if line.startswith("  ["))
     assert finals == sorted(names)
+
+
+def test_live_line_still_logs_every_event_for_other_handlers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler of the user's beside mlops's gets the started records the live line draws;
+    mlops's own handler does not print them as lines."""
+    import logging
+
+    from mlops.progress import Progress
+
+    for key in ("CI", "MLOPS_PROGRESS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    got: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record.getMessage())
+
+    keep = Keep()
+    logging.getLogger("mlops").addHandler(keep)
+    try:
+        term = _Terminal()
+        progress = Progress(2, term)
+        for name in ("a", "b"):
+            progress.event(name, "started")
+            progress.event(name, "done", 0.5)
+        progress.close()
+    finally:
+        logging.getLogger("mlops").removeHandler(keep)
+    assert [m.split()[2] for m in got] == ["started", "done", "started", "done"]
+    shown = screen(term.getvalue())
+    assert [line.split()[2] for line in shown if line.startswith("  [")] == ["done", "done"]
+    assert "started" not in term.getvalue()
