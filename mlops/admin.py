@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -270,6 +269,7 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
         step_log,
         step_order,
         step_param_text,
+        step_why,
     )
 
     run = reg.get_run(resolve_run_id(reg, args.run_id))
@@ -314,9 +314,11 @@ def _show_run(reg: Any, args: argparse.Namespace) -> tuple[Any, str]:
                 step_param_text(run, name) or None,
                 ", ".join(f"{k}={v['id'][:12]}" for k, v in sorted(outs.items())) or None,
                 "yes" if rec.get("log") else None,
+                step_why(run, name),
             ]
         )
-    lines += ["", table(["STEP", "STATUS", "SECONDS", "PARAMS", "OUTPUTS", "LOG"], rows)]
+    headers = ["STEP", "STATUS", "SECONDS", "PARAMS", "OUTPUTS", "LOG", "WHY"]
+    lines += ["", table(headers, rows)]
     for name in step_order(run):
         tb = (run.step_records.get(name) or {}).get("traceback")
         if tb:
@@ -689,6 +691,15 @@ def _storage_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _error(text: str) -> None:
+    """A command's error: one line on stderr, a record of the ``mlops`` logger (ERROR)."""
+    import logging
+
+    from .console import say
+
+    say(text, level=logging.ERROR)
+
+
 def main(argv: list[str]) -> int:
     """Run one command; returns the exit code (0 ok, 1 error, 2 usage)."""
     parser = _parser()
@@ -706,7 +717,7 @@ def main(argv: list[str]) -> int:
             reg = Registry(args.registry, **_storage_options(args.storage_option))
         doc, text = args.handler(reg, args)
     except MlopsError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        _error(f"Error: {e}")
         return 1
     except KeyboardInterrupt:  # pragma: no cover
         return 130

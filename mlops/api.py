@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from .console import output as show_result
 from .console import say
 from .errors import ConfigError
 
@@ -224,20 +225,21 @@ def run_config(
         from .explain import explain
 
         refresh = list(cfg.cache.refresh)
-        say(explain(plan, registry, refresh=refresh, enabled=bool(cfg.cache.enabled)), out)
+        show_result(explain(plan, registry, refresh=refresh, enabled=bool(cfg.cache.enabled)), out)
         if cfg.get("report"):
             from .report_cli import write_plan_report
 
             path = write_plan_report(
                 plan, registry, str(cfg.report), refresh=refresh, enabled=bool(cfg.cache.enabled)
             )
-            say(f"mlops: plan report written to {path}", out)
+            _tell(f"mlops: plan report written to {path}", out)
         return plan
     model = plan.model
     where = f"registry {registry.uri}, executor {executor.name}"
-    say(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", out)
+    _tell(f"mlops: running {plan.pipeline} ({len(plan.steps)} steps; {where})", out)
     started = time.perf_counter()
     cache = CacheOptions(enabled=bool(cfg.cache.enabled), refresh=frozenset(cfg.cache.refresh))
+    progress = Progress(len(plan.steps), out)
     try:
         run_ = execute(
             plan,
@@ -248,35 +250,44 @@ def run_config(
             n_workers=executor.n_workers,
             threads_per_worker=executor.threads_per_worker,
             cache=cache,
-            progress=Progress(len(plan.steps), out),
+            progress=progress,
             exit_on_second_interrupt=exit_on_second_interrupt,
         )
     except KeyboardInterrupt:
+        progress.close()
         took = time.perf_counter() - started
-        say(f"mlops: {plan.pipeline} interrupted after {took:.2f}s", out)
+        _tell(f"mlops: {plan.pipeline} interrupted after {took:.2f}s", out)
         raise
     except Exception:
+        progress.close()
         took = time.perf_counter() - started
-        say(f"mlops: {plan.pipeline} failed after {took:.2f}s", out)
+        _tell(f"mlops: {plan.pipeline} failed after {took:.2f}s", out)
         raise
+    finally:
+        progress.close()  # the live line is gone before the summary (idempotent)
     counts: dict[str, int] = {}
     for status in run_.steps.values():
         counts[status] = counts.get(status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     took = time.perf_counter() - started
-    say(f"mlops: {plan.pipeline} completed in {took:.2f}s ({summary}); run {run_.id}", out)
+    _tell(f"mlops: {plan.pipeline} completed in {took:.2f}s ({summary}); run {run_.id}", out)
     if model is not None and run_.model:
         mv = registry.models.resolve(model.name, int(run_.model["number"]))
         verb = "registered" if model.creates_version else f"used ({model.requested})"
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(mv.metadata.items()))
-        say(
+        _tell(
             f"mlops: model {mv.name} v{mv.number} {verb}; stage: {mv.stage}"
             + (f"; {metrics}" if metrics else ""),
             out,
         )
     for step_name, text in _final_texts(plan, run_):
-        say(f"mlops: {step_name}: {text}", out)
+        _tell(f"mlops: {step_name}: {text}", out)
     return run_
+
+
+def _tell(text: str, out: IO[str]) -> None:
+    """One line about the run, on the ``mlops.run`` logger (see :mod:`mlops.console`)."""
+    say(text, out, logger="mlops.run")
 
 
 def _final_texts(plan: Plan, run_: Run) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import json
-import sys
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,8 +48,10 @@ __all__ = [
     "Fate",
     "cache_key",
     "decide",
+    "hide_secret_reason",
     "ingredients",
     "reasons",
+    "why_it_runs",
 ]
 
 
@@ -515,6 +517,51 @@ def _decide_step(
     return Decision(sp.name, Fate.WILL_RUN, problems, key, None, known)
 
 
+def why_it_runs(
+    lookup: CacheLookup, sp: StepPlan, key: str, input_ids: dict[str, str]
+) -> list[str]:
+    """Why ``sp`` runs now that its inputs are known, in the plan's words (kept in the run record).
+
+    Called only for a step that runs, before it stores anything (its index still names what it
+    last used). A first run reads one missing index and compares nothing.
+    """
+    off = lookup.off_reason(sp)
+    if off is not None:
+        return [off]
+    _, problems, _ = lookup.check(sp, key)  # read and checked just before: remembered
+    if problems:
+        return problems
+    previous = lookup.previous(sp)
+    if previous is None:
+        return ["first run"]
+    why = reasons(previous, ingredients(sp, dict(input_ids)))
+    return [hide_secret_reason(w) for w in why] or ["no cache entry for these ingredients"]
+
+
+_PARAM_REASON = re.compile(r"param `(?P<name>[^`]+)` (?P<what>changed|set to|back to its default)")
+
+
+def hide_secret_reason(reason: str) -> str:
+    """A reason about a secret param (``password``, ``api_token``) without its values.
+
+    Cache records keep only a fingerprint of such a param; a plan or a run record says that it
+    changed and nothing about its value.
+
+    Examples:
+        >>> hide_secret_reason("param `password` changed from '*** a' to '*** b'")
+        'param `password` changed (a secret: its values are not shown)'
+        >>> hide_secret_reason("param `C` changed from 1.0 to 10")
+        'param `C` changed from 1.0 to 10'
+    """
+    from .redaction import is_secret_key
+
+    m = _PARAM_REASON.match(reason)
+    if m is None or not is_secret_key(m["name"]):
+        return reason
+    what = {"changed": "changed", "set to": "set", "back to its default": "back to its default"}
+    return f"param `{m['name']}` {what[m['what']]} (a secret: its values are not shown)"
+
+
 def input_id(i: ArtifactInput | FileInput | StoredInput) -> str:
     """What stands for an input that is known before the run in its step's ``input_ids``."""
     if isinstance(i, (ArtifactInput, StoredInput)):
@@ -523,5 +570,7 @@ def input_id(i: ArtifactInput | FileInput | StoredInput) -> str:
 
 
 def warn(message: str) -> None:
-    """A warning line for the person running the pipeline (stderr)."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """A warning line for the person running the pipeline (the ``mlops.cache`` logger: stderr)."""
+    from .console import say
+
+    say(f"warning: {message}", err=True, logger="mlops.cache")

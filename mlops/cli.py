@@ -8,6 +8,7 @@ Running a pipeline goes through Hydra (composition, overrides, ``-m`` sweeps, ``
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -42,7 +43,7 @@ def _task(cfg: object) -> None:
     except (MlopsError, OSError) as e:  # OSError: a full or read-only disk, said in words
         if _full_error():
             raise
-        say(f"Error: {describe(e)}", err=True)
+        say(f"Error: {describe(e)}", level=logging.ERROR)
         sys.exit(1)
 
 
@@ -84,7 +85,7 @@ def _check_pipeline(args: list[str]) -> None:
     try:
         _check_executor_overrides(args)
     except MlopsError as e:
-        say(f"Error: {e}", err=True)
+        say(f"Error: {e}", level=logging.ERROR)
         sys.exit(1)
     name = _requested_pipeline(args)
     if name is None:
@@ -93,7 +94,7 @@ def _check_pipeline(args: list[str]) -> None:
     try:
         check_pipeline_exists(name, name_given=name_given)
     except MlopsError as e:
-        say(f"Error: {e}", err=True)
+        say(f"Error: {e}", level=logging.ERROR)
         sys.exit(1)
 
 

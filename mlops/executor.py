@@ -41,6 +41,7 @@ from .cache import (
     ingredients,
     input_id,
     warn,
+    why_it_runs,
 )
 from .compiler import (
     ArtifactInput,
@@ -111,6 +112,8 @@ class StepResult:
     #: each output's storage stamp just after this run hashed and wrote it: while it is unchanged
     #: a consumer loads the bytes without hashing them again
     stamps: dict[str, str] = field(default_factory=dict)
+    #: why the step ran (the plan's reasons, worked out only for a step that runs)
+    why: tuple[str, ...] = ()
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -124,6 +127,7 @@ class StepResult:
             self.cache_key,
             self.log,
             self.stamps,
+            self.why,
         )
         return (StepResult, args)
 
@@ -259,6 +263,7 @@ class StepRunner:
         started = time.perf_counter()
         result = self._lookup(sp, key)
         if result is None:
+            why = tuple(why_it_runs(self.lookup, sp, key, input_ids))
             if self.progress is not None:
                 self.progress.event(name, "started")
             try:
@@ -269,6 +274,7 @@ class StepRunner:
                 raise StepFailedError(name, f"step '{name}' failed: {e}") from e
             except Exception as e:
                 raise StepFailedError(name, f"step '{name}' failed: {describe(e)}") from e
+            result.why = why
         result.seconds = time.perf_counter() - started
         result.cache_key = key
         return result
@@ -491,6 +497,8 @@ class Execution:
             }
             if result.log is not None:
                 self.records[result.step]["log"] = result.log
+            if result.why:
+                self.records[result.step]["why"] = list(result.why)
             if self.creates_version:
                 for out, ref in result.outputs.items():
                     self.linked[out] = (ref, result.step)
@@ -503,10 +511,40 @@ class Execution:
         """The error's message as it may be shown and stored (the config's secrets hidden)."""
         return hide_values(describe(error), self._secrets)
 
+    def _why_failed(self, step: str) -> list[str]:
+        """Why a failed step ran (it stored nothing: its index still names what it last used)."""
+        sp = self.plan.steps.get(step)
+        if sp is None:
+            return []
+        ids = {}
+        for arg, i in sp.inputs.items():
+            if isinstance(i, StepInput):
+                ref = (self.records.get(i.step, {}).get("outputs") or {}).get(i.output)
+                if not isinstance(ref, dict):
+                    return []
+                ids[arg] = str(ref["id"])
+            else:
+                ids[arg] = input_id(i)
+        c = self.cache
+        lookup = CacheLookup(
+            self.plan,
+            self.registry.cache,
+            self.registry.artifacts,
+            enabled=c.enabled,
+            refresh=c.refresh,
+        )
+        try:
+            return why_it_runs(lookup, sp, cache_key(sp.static_key, ids), ids)
+        except Exception:  # noqa: BLE001 - an unreadable cache must not hide the step's own error
+            return []
+
     def step_failed(self, step: str, error: BaseException) -> None:
         text = self.describe(error)
+        why = self._why_failed(step)
         with self._lock:
             self.records[step] = {"status": str(StepStatus.FAILED), "error": text}
+            if why:
+                self.records[step]["why"] = why
             if isinstance(error, StepCrashed):  # the step function raised: its code's traceback
                 self.records[step].update(
                     traceback=hide_values(error.traceback, self._secrets), log=error.log

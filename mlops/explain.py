@@ -15,12 +15,10 @@ Nothing is run and nothing is written. Each step is one of:
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
-from .cache import CacheLookup, decide
+from .cache import CacheLookup, decide, hide_secret_reason
 from .compiler import Plan
-from .redaction import is_secret_key
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -53,29 +51,7 @@ def explain(
     width = max(len(name) for name in plan.steps)
     lines = [f"plan for {plan.pipeline} (nothing is run):"]
     for name, d in decisions.items():
-        why = [_hide_secret_param(w) for w in d.why]
+        why = [hide_secret_reason(w) for w in d.why]
         text = str(d.status) + (": " + "; ".join(why) if why else "")
         lines.append(f"  {name:<{width}}  {text}")
     return "\n".join(lines)
-
-
-_PARAM_REASON = re.compile(r"param `(?P<name>[^`]+)` (?P<what>changed|set to|back to its default)")
-
-
-def _hide_secret_param(reason: str) -> str:
-    """A reason about a secret param (``password``, ``api_token``) without its values.
-
-    Cache records keep only a fingerprint of such a param; the plan says that it changed and
-    nothing about its value.
-
-    Examples:
-        >>> _hide_secret_param("param `password` changed from '*** a' to '*** b'")
-        'param `password` changed (a secret: its values are not shown)'
-        >>> _hide_secret_param("param `C` changed from 1.0 to 10")
-        'param `C` changed from 1.0 to 10'
-    """
-    m = _PARAM_REASON.match(reason)
-    if m is None or not is_secret_key(m["name"]):
-        return reason
-    what = {"changed": "changed", "set to": "set", "back to its default": "back to its default"}
-    return f"param `{m['name']}` {what[m['what']]} (a secret: its values are not shown)"

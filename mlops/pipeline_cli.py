@@ -9,6 +9,7 @@ Neither writes anything.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -149,6 +150,8 @@ def main(argv: Sequence[str], out: IO[str] | None = None) -> int:
     except MlopsError as e:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"Error: {e}", file=sys.stderr, flush=True)
+        from .console import say
+
+        say(f"Error: {e}", level=logging.ERROR)
         return 1
     return 0

@@ -145,13 +145,18 @@ def write_plan_report(
 ) -> str:
     """Write the report of a plan (``plan=true report=FILE``): each step cached, will run or
     may run, and why. Writes nothing to the registry. Returns the absolute path."""
-    from .cache import CacheLookup, decide
+    from dataclasses import replace
+
+    from .cache import CacheLookup, decide, hide_secret_reason
     from .report import plan_dict, plan_view, render_plan
 
     lookup = CacheLookup(
         plan, registry.cache, registry.artifacts, enabled=enabled, refresh=frozenset(refresh)
     )
-    decisions = decide(lookup, explain=True)
+    decisions = {
+        name: replace(d, why=[hide_secret_reason(w) for w in d.why])
+        for name, d in decide(lookup, explain=True).items()
+    }
     doc = plan_dict(plan, decisions)
     return write_report(path, render_plan(plan_view(doc, overrides=overrides)))
 

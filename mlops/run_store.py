@@ -8,6 +8,9 @@ A record holds the resolved config (secrets redacted), each step's status, timin
 artifacts, and the model version the run made or used. A run that died without ending its record
 stops beating: it reads as ``abandoned`` (at once when its process is gone from this host,
 otherwise once its last beat is older than :data:`STALE_AFTER` seconds), never ``running`` forever.
+
+A step that ran (or failed) also names why it ran (``steps.<name>.why``: the plan's reasons, a list
+of strings). It is optional: records written before 0.2.0 have none, and readers show nothing.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ __all__ = [
     "run_metrics",
     "step_log",
     "step_order",
+    "step_why",
 ]
 
 
@@ -177,6 +178,25 @@ def step_param_text(run: Run, step: str) -> str:
             return repr(v)
 
     return ", ".join(f"{k}={show(v)}" for k, v in step_params(args).items())
+
+
+def step_why(run: Run, step: str) -> str | None:
+    """Why ``step`` ran in ``run``, as one line: the plan's reasons, ``cached`` for a step that
+    was not run, None when unknown (a step that was skipped, or a record from before 0.2.0).
+
+    Examples:
+        >>> from mlops.run_store import Run, RunStatus
+        >>> recs = {"a": {"status": "ran", "why": ["first run"]}, "b": {"status": "cached"},
+        ...         "c": {"status": "ran"}}
+        >>> r = Run("r", "p", RunStatus.COMPLETED, 0.0, None, {}, recs, None)
+        >>> step_why(r, "a"), step_why(r, "b"), step_why(r, "c")
+        ('first run', 'cached', None)
+    """
+    rec = run.step_records.get(step) or {}
+    why = rec.get("why")
+    if isinstance(why, list) and why:
+        return "; ".join(str(w) for w in why)
+    return "cached" if rec.get("status") == "cached" else None
 
 
 def final_texts(registry: Registry, run: Run) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from mlops.report import (
     render_run,
     run_view,
 )
+from mlops.report.adapters import CACHED_WHY
 
 CHROMIUM = os.environ.get("MLOPS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -149,6 +150,22 @@ def test_run_report_in_browser(
     page.locator(f'svg.graph a.step[data-step="{target}"]').click()
     assert details.get_attribute("open") is not None
     assert details.locator("h3", has_text="Outputs").is_visible()
+    for name, status in expected.items():  # why each step ran, as the run record keeps it
+        why = (doc["steps"].get(name) or {}).get("why")
+        if status in ("ran", "failed"):
+            assert why, f"the record of {name} ({status}) says why it ran"
+        elif status == "cached":
+            why = [CACHED_WHY]
+        if not why:
+            continue
+        page.locator(f'svg.graph a.step[data-step="{name}"]').click()
+        panel = page.locator(f'details.step[data-step="{name}"]')
+        assert panel.get_attribute("open") is not None
+        assert panel.locator("h3", has_text="Why it ran").is_visible()
+        assert panel.locator("h3 + ul li").all_inner_texts() == why
+    if role == "small_c":
+        train = page.locator('details.step[data-step="train"] h3 + ul li')
+        assert train.all_inner_texts() == ["param `C` changed from 1.0 to 0.1"]
     if role == "failed":
         failed = page.locator('details.step[data-step="train"]')
         assert failed.locator("pre.traceback").inner_text().endswith("ValueError: C")

@@ -40,6 +40,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 log = logging.getLogger(__name__)
+#: the sweep's own lines (mlops's messages: see mlops.console)
+_SWEEP = "mlops.sweep"
 
 
 @dataclass
@@ -142,6 +144,7 @@ class MlopsLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
+        from mlops.console import output, say
         from mlops.sweep import SweepJob, format_summary, run_sweep, summary, write_summary
 
         setup_globals()
@@ -151,7 +154,7 @@ class MlopsLauncher(Launcher):
         Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         n = len(job_overrides)
-        print(f"mlops: sweep of {n} jobs in one graph; outputs in {sweep_dir}", flush=True)
+        say(f"mlops: sweep of {n} jobs in one graph; outputs in {sweep_dir}", logger=_SWEEP)
 
         jobs: list[SweepJob] = []
         returns: list[JobReturn] = []
@@ -159,7 +162,7 @@ class MlopsLauncher(Launcher):
         for i, overrides in enumerate(job_overrides):
             number = initial_job_idx + i
             job = SweepJob(number, list(filter_overrides(overrides)))
-            print(f"  #{number}: {job.label}", flush=True)
+            say(f"  #{number}: {job.label}", logger=_SWEEP)
             # the sweeper composed every job's config already (to validate the batch before
             # launching it): take that one rather than composing it a second time
             sweep_config = self._composed.pop(tuple(overrides), None)
@@ -194,7 +197,7 @@ class MlopsLauncher(Launcher):
             except MlopsError as e:  # e.g. a registry the cluster's workers cannot reach
                 if os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
-                print(f"Error: {e}", file=sys.stderr, flush=True)
+                say(f"Error: {e}", logger=_SWEEP, level=logging.ERROR)
                 sys.exit(1)
             try:
                 run_sweep(jobs, get, self.policy)
@@ -205,8 +208,9 @@ class MlopsLauncher(Launcher):
         rows = summary(jobs, self.policy)
         text = format_summary(rows, time.perf_counter() - started)
         paths = write_summary(sweep_dir, rows, text)
-        print("mlops: sweep summary (also in " + " and ".join(paths) + ")", flush=True)
-        print(text, end="", flush=True)
+        say("mlops: sweep summary (also in " + " and ".join(paths) + ")", logger=_SWEEP)
+        if text:
+            output(text.rstrip("\n"))  # the sweep's result: not a log message
 
         for job, ret in zip(jobs, returns, strict=True):
             if ret.status == JobStatus.FAILED:
@@ -217,7 +221,11 @@ class MlopsLauncher(Launcher):
                 ret.return_value = job.result
         failed = [j for j in jobs if j.error or j.failed]
         if failed and os.environ.get("HYDRA_FULL_ERROR") != "1":
-            print(f"Error: {len(failed)} of {len(jobs)} jobs failed", file=sys.stderr, flush=True)
+            say(
+                f"Error: {len(failed)} of {len(jobs)} jobs failed",
+                logger=_SWEEP,
+                level=logging.ERROR,
+            )
             sys.exit(1)
         return returns
 

@@ -36,6 +36,8 @@ from .views import (
 __all__ = ["model_view", "plan_dict", "plan_view", "run_view"]
 
 _EXCLUSIVE_STAGES = ("production", "staging")
+#: why a cached step did not run (a run record keeps reasons only for the steps that ran)
+CACHED_WHY = "cached: it ran before with the same code, params and inputs; its outputs were reused"
 
 
 def _text(value: Any) -> str:
@@ -112,7 +114,8 @@ def run_view(
     (``name``, ``number``, ``requested``, ``created``, and ``stage``/``metrics`` if present),
     ``config.steps`` (``_target_``, params, and references -- the graph's edges), and per step in
     ``steps``: ``status``, ``seconds``, ``cache_key``, ``outputs`` (``id``, ``format``, ``size``),
-    ``error``, and ``why``, ``log``, ``traceback`` when the record has them. Optional top-level
+    ``error``, and ``why`` (the reasons it ran, kept since 0.2.0), ``log``, ``traceback`` when the
+    record has them; a cached step's reason is :data:`CACHED_WHY`. Optional top-level
     ``overrides``, ``final_text`` and ``metrics`` are read when present. A step that is configured
     but has no record is ``skipped`` in a finished run, ``pending`` in a running (or killed) one.
 
@@ -164,7 +167,8 @@ def run_view(
                     if isinstance(o, Mapping)
                 ),
                 target=args.get("_target_"),
-                why=_lines(why.get(name) if why is not None else rec.get("why")),
+                why=_lines(why.get(name) if why is not None else rec.get("why"))
+                or ((CACHED_WHY,) if rec.get("status") == "cached" else ()),
                 log=log if isinstance(log, str) else None,
                 traceback=rec.get("traceback"),
                 error=rec.get("error"),
