@@ -128,10 +128,14 @@ def cacheable(args: Sequence[str]) -> bool:
     Examples:
         >>> cacheable(["+pipeline=train", "steps.train.C=10"])
         True
+        >>> cacheable(["+pipeline=train", "~steps.train.C"])   # a deletion is an override too
+        True
         >>> cacheable(["-m", "+pipeline=train"]), cacheable(["--cfg", "job"])
         (False, False)
     """
-    return bool(args) and all("=" in a and not a.startswith("-") for a in args)
+    return bool(args) and all(
+        a.startswith("~") or ("=" in a and not a.startswith("-")) for a in args
+    )
 
 
 def _digest(data: bytes) -> str:
