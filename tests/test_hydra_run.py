@@ -179,9 +179,7 @@ def hydra_dir() -> Annotated[str, "text"]:
 )
 def test_config_asking_for_a_sweep_runs_one(project: Path, extra: list[str]) -> None:
     """``hydra.mode: MULTIRUN`` in a config makes a sweep, as under hydra.main, never a run."""
-    (project / "conf" / "pipeline" / "p.yaml").write_text(
-        PIPELINE + "hydra:\n  mode: MULTIRUN\n"
-    )
+    (project / "conf" / "pipeline" / "p.yaml").write_text(PIPELINE + "hydra:\n  mode: MULTIRUN\n")
     result = _mlops(project, *_base(project), *extra)
     jobs = 2 if extra else 1
     assert f"mlops: sweep of {jobs} jobs in one graph" in result.stdout, result.output
@@ -195,7 +193,7 @@ def test_config_asking_for_a_sweep_runs_one(project: Path, extra: list[str]) -> 
         pytest.param(["steps.s.value=[unclosed"], id="override-syntax"),
         pytest.param(["steps.s.value=a,b"], id="sweep-without-m"),
         pytest.param(["+pipeline=p", "executor=nope_executor"], id="unknown-group-option"),
-        pytest.param(["hydra.searchpath=[file:///nowhere]", "executor=custom"], id="missing-option"),
+        pytest.param(["hydra.searchpath=[file:///none]", "executor=custom"], id="missing-option"),
         pytest.param(["knob=x"], id="not-a-group-nor-a-key"),
     ],
 )
