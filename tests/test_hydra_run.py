@@ -99,6 +99,10 @@ VARIANTS = [
                  id="env-set"),
     pytest.param(["hydra.run.dir=out/none", "hydra.output_subdir=null"], "out/none",
                  id="no-hydra-folder"),
+    pytest.param(["hydra.run.dir=out/named", "hydra.job.name=custom"], "out/named",
+                 id="job-name"),
+    pytest.param(["hydra.run.dir=out/nolog", "hydra/job_logging=disabled"], "out/nolog",
+                 id="hydra-group-override"),
 ]  # fmt: skip
 
 
