@@ -30,10 +30,8 @@ def _available_pipelines() -> list[str]:
 
 
 def _task(cfg: object) -> None:
-    from . import compose_cache
     from .api import run_config
 
-    compose_cache.record(cfg)  # compose cache (perf): remember what Hydra composed for this run
     try:
         run_config(
             cfg,  # type: ignore[arg-type]
@@ -82,17 +80,23 @@ def _check_pipeline(args: list[str]) -> None:
 
     if _full_error():
         return
-    try:
-        _check_executor_overrides(args)
-    except MlopsError as e:
-        say(f"Error: {e}", level=logging.ERROR)
-        sys.exit(1)
     name = _requested_pipeline(args)
     if name is None:
         return
     name_given = any(re.fullmatch(r"\+{0,2}pipeline\.name=.+", a) for a in args)
     try:
         check_pipeline_exists(name, name_given=name_given)
+    except MlopsError as e:
+        say(f"Error: {e}", level=logging.ERROR)
+        sys.exit(1)
+
+
+def _check_executor(args: list[str]) -> None:
+    """Report a bad ``executor...`` override as one mlops message (see below), before Hydra."""
+    if _full_error():
+        return
+    try:
+        _check_executor_overrides(args)
     except MlopsError as e:
         say(f"Error: {e}", level=logging.ERROR)
         sys.exit(1)
@@ -156,19 +160,26 @@ def _full_error() -> bool:
 
 
 def run_pipeline_cli() -> None:
-    """Hydra's entry point for running pipelines."""
-    from . import compose_cache
+    """Hydra's entry point for running pipelines.
+
+    A plain run (every argument an override) is composed once, or served by the compose cache,
+    and run as Hydra's run mode does (:mod:`mlops.hydra_run`); anything else -- flags, sweeps,
+    and a command line that does not compose -- goes to ``hydra.main``, after mlops' own checks
+    of the pipeline file, which explain in one line what Hydra reports in many.
+    """
+    from . import hydra_run
     from .redaction import redacted_output
     from .schema import register
 
-    # Compose cache (perf): the same overrides over unchanged configs skip Hydra's composition.
     register()
-    if compose_cache.run_cached(sys.argv[1:], _task):
-        return
-    import hydra
+    args = sys.argv[1:]
+    _check_executor(args)
+    with redacted_output(args):  # Hydra prints overrides in hints and errors
+        if hydra_run.run(args, _task):
+            return
+        import hydra
 
-    _check_pipeline(sys.argv[1:])
-    with redacted_output(sys.argv[1:]):  # Hydra prints overrides in hints and errors
+        _check_pipeline(args)
         hydra.main(version_base=None, config_path="conf", config_name="mlops")(_task)()
 
 
