@@ -11,10 +11,12 @@ references, plus the serialized bytes when they are in this process) and:
    content hash, and writes the cache entry last -- so a crash never leaves an entry that names
    missing bytes.
 
-**One value path.** Every consumer of an output gets a value decoded from the output's serialized
-bytes -- in this process from the bytes just written, elsewhere from the store -- never the object
-the producer returned. So a step that mutates its input cannot change what another step sees, and
-a fresh run hands steps exactly what a cached run would, on every executor.
+**One value path.** Every consumer of an output gets a value equal to what loading the output's
+stored bytes gives -- decoded in this process from the bytes just written, elsewhere from the
+store -- and its own: a step that mutates its input cannot change what another step sees, and a
+fresh run hands steps exactly what a cached run would, on every executor. A DataFrame is decoded
+at most once per output and process (or not at all, when its stored schema proves the producer's
+frame is what a load gives) and every consumer gets a copy-on-write copy (:mod:`mlops.values`).
 
 **Whole or invisible.** :class:`Execution` takes the version number when the run starts, collects
 the artifacts and metrics every step links, and writes them as the version's one completion record
@@ -26,6 +28,7 @@ nothing is promoted.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -63,6 +66,7 @@ from .stages import StageChange, next_assignment
 from .steps import StepContext, _reset_context, _set_context
 from .store import ArtifactRef
 from .tracebacks import StepCrashed, crashed
+from .values import TAIL_BYTES, Shared, is_frame, loads_back, share, shareable
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -95,7 +99,8 @@ class CacheOptions:
 class StepResult:
     """What a step hands downstream and to the run record.
 
-    ``payloads`` (the serialized bytes of outputs made in this process) never leave the process.
+    ``payloads`` (the serialized bytes of outputs made in this process) and ``shared`` (frames
+    every consumer in this process gets a copy of) never leave the process.
     """
 
     step: str
@@ -111,6 +116,10 @@ class StepResult:
     #: each output's storage stamp just after this run hashed and wrote it: while it is unchanged
     #: a consumer loads the bytes without hashing them again
     stamps: dict[str, str] = field(default_factory=dict)
+    #: by output: the frame its consumers in this process get copy-on-write copies of
+    shared: dict[str, Shared] = field(default_factory=dict, repr=False, compare=False)
+    #: held while the first consumer of an output decodes the frame the others will share
+    sharing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -315,23 +324,45 @@ class StepRunner:
         i = sp.inputs[arg]
         if isinstance(i, FileInput):
             return i.path
-        stamp = None
-        if isinstance(i, StepInput):
-            res = by_step[i.step]
-            ref = res.outputs[i.output]
-            data = res.payloads.get(i.output)
-            stamp = res.stamps.get(i.output)
-        else:
-            assert isinstance(i, (ArtifactInput, StoredInput))
-            ref, data = i.artifact, None
         try:
-            if data is not None:  # the bytes just written: decode them, as a load would
-                return self.registry.artifacts.decode(ref, data)
-            if stamp is not None:  # written and hashed by this run, unchanged since
-                return self.registry.artifacts.get(ref, stamp=stamp)
-            return self.registry.artifacts.get(ref)
+            if isinstance(i, StepInput):
+                return self._load_output(by_step[i.step], i.output)
+            assert isinstance(i, (ArtifactInput, StoredInput))
+            return self.registry.artifacts.get(i.artifact)
         except ArtifactError as e:
             raise ArtifactError(f"step '{sp.name}', input '{arg}' ({i.describe()}): {e}") from e
+
+    def _load_output(self, res: StepResult, out: str) -> Any:
+        """A value of ``res``'s output ``out`` that is this consumer's own.
+
+        A frame is decoded once per process: the first consumer decodes it, and every consumer
+        gets a copy-on-write copy of it.
+        """
+        shared = res.shared.get(out)
+        if shared is not None:
+            return shared.hand()
+        ref = res.outputs[out]
+        if ref.format not in ("parquet", "series-parquet"):
+            return self._decode_output(res, out)
+        with res.sharing:  # the other consumers wait for this decode rather than repeat it
+            shared = res.shared.get(out)
+            if shared is None:
+                value = self._decode_output(res, out)
+                shared = share(value) if shareable(value) else None
+                if shared is None:
+                    return value
+                res.shared[out] = shared
+        return shared.hand()
+
+    def _decode_output(self, res: StepResult, out: str) -> Any:
+        ref = res.outputs[out]
+        data = res.payloads.get(out)
+        if data is not None:  # the bytes just written: decode them, as a load would
+            return self.registry.artifacts.decode(ref, data)
+        stamp = res.stamps.get(out)
+        if stamp is not None:  # written and hashed by this run, unchanged since
+            return self.registry.artifacts.get(ref, stamp=stamp)
+        return self.registry.artifacts.get(ref)
 
     def _context(self, sp: StepPlan) -> StepContext:
         ctx = StepContext(step_name=sp.name, run_id=self.run_id, pipeline_name=self.plan.pipeline)
@@ -376,13 +407,19 @@ class StepRunner:
         values = _split_outputs(sp, returned)
         outputs: dict[str, ArtifactRef] = {}
         payloads: dict[str, bytes] = {}
+        shared: dict[str, Shared] = {}
         for out, value in values.items():
             try:
-                ref, data = self.registry.artifacts.put_keeping(value, KEEP_BYTES)
+                tail = TAIL_BYTES if is_frame(value) else 0
+                ref, data, footer = self.registry.artifacts.put_keeping(value, KEEP_BYTES, tail)
             except ArtifactError as e:
                 raise ArtifactError(f"step '{sp.name}', output '{out}': {e}") from e
             outputs[out] = ref
-            if data is not None:
+            # the producer's frame, when its stored schema proves a load gives it back
+            kept = share(value) if loads_back(value, ref.format, footer) else None
+            if kept is not None:
+                shared[out] = kept
+            elif data is not None:
                 payloads[out] = data
         metadata = {k: v for k, v in values.items() if _is_metric(v)}
         metadata.update(ctx.logged_metadata)
@@ -412,6 +449,7 @@ class StepRunner:
             payloads,
             log=log_doc,
             stamps=stamps,
+            shared=shared,
         )
 
 
