@@ -118,8 +118,18 @@ class StepResult:
     stamps: dict[str, str] = field(default_factory=dict)
     #: by output: the frame its consumers in this process get copy-on-write copies of
     shared: dict[str, Shared] = field(default_factory=dict, repr=False, compare=False)
+    #: by shared output: how many of its consumers have yet to finish (then it is let go)
+    pending: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     #: held while the first consumer of an output decodes the frame the others will share
     sharing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def release(self, out: str) -> None:
+        """A consumer holding a copy of ``shared[out]`` finished: after the last, let it go (its
+        memory, and its arrays' read-only guard, which no running consumer needs any more)."""
+        with self.sharing:
+            self.pending[out] = self.pending.get(out, 0) - 1
+            if self.pending[out] <= 0 and out in self.shared:
+                del self.shared[out], self.pending[out]
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -222,6 +232,7 @@ class StepRunner:
         self._origin = os.getpid()
         self._refreshed: set[str] = set()
         self._secrets: list[str] | None = None
+        self._consumer_counts: dict[tuple[str, str], int] | None = None
 
     def _secret_values(self) -> list[str]:
         """The config's secret values (worked out once: the config has every step in it)."""
@@ -267,6 +278,11 @@ class StepRunner:
         key = self._key(sp, input_ids)
         started = time.perf_counter()
         result = self._lookup(sp, key)
+        if result is not None and not self._predicted_cached(name):
+            # an unforeseen hit loads nothing: its upstream frames stop waiting for it
+            for i in sp.inputs.values():
+                if isinstance(i, StepInput):
+                    by_step[i.step].release(i.output)
         if result is None:
             if self.progress is not None:
                 self.progress.event(name, "started")
@@ -320,39 +336,72 @@ class StepRunner:
         self.lookup.touch(sp, entry)
         return StepResult(sp.name, StepStatus.CACHED, dict(entry.outputs), dict(entry.metadata))
 
-    def _load_input(self, arg: str, sp: StepPlan, by_step: dict[str, StepResult]) -> Any:
+    def _load_input(
+        self,
+        arg: str,
+        sp: StepPlan,
+        by_step: dict[str, StepResult],
+        taken: list[tuple[StepResult, str]],
+    ) -> Any:
         i = sp.inputs[arg]
         if isinstance(i, FileInput):
             return i.path
         try:
             if isinstance(i, StepInput):
-                return self._load_output(by_step[i.step], i.output)
+                counted = not self._predicted_cached(sp.name)
+                return self._load_output(by_step[i.step], i.output, taken, counted)
             assert isinstance(i, (ArtifactInput, StoredInput))
             return self.registry.artifacts.get(i.artifact)
         except ArtifactError as e:
             raise ArtifactError(f"step '{sp.name}', input '{arg}' ({i.describe()}): {e}") from e
 
-    def _load_output(self, res: StepResult, out: str) -> Any:
+    def _load_output(
+        self, res: StepResult, out: str, taken: list[tuple[StepResult, str]], counted: bool
+    ) -> Any:
         """A value of ``res``'s output ``out`` that is this consumer's own.
 
         A frame is decoded once per process: the first consumer decodes it, and every consumer
-        gets a copy-on-write copy of it.
+        gets a copy-on-write copy of it (noted in ``taken``: the step releases it when it ends;
+        ``counted``: the step was expected to run, so it is among the consumers it waits for).
         """
-        shared = res.shared.get(out)
-        if shared is not None:
-            return shared.hand()
         ref = res.outputs[out]
         if ref.format not in ("parquet", "series-parquet"):
             return self._decode_output(res, out)
         with res.sharing:  # the other consumers wait for this decode rather than repeat it
             shared = res.shared.get(out)
             if shared is None:
+                consumers = self._consumers(res.step, out)
                 value = self._decode_output(res, out)
-                shared = share(value) if shareable(value) else None
+                shared = share(value) if consumers > 1 and shareable(value) else None
                 if shared is None:
                     return value
                 res.shared[out] = shared
-        return shared.hand()
+                # (less those expected to run that turned out cached, which have said so)
+                res.pending[out] = consumers + res.pending.get(out, 0)
+            if not counted:
+                res.pending[out] = res.pending.get(out, 0) + 1
+            taken.append((res, out))
+            return shared.hand()
+
+    def _predicted_cached(self, step: str) -> bool:
+        """True if the run's prediction says ``step`` is a hit (nothing is predicted when the
+        cache is off)."""
+        d = (self._decisions or {}).get(step)
+        return d is not None and d.cached
+
+    def _consumers(self, step: str, out: str) -> int:
+        """How many inputs of the steps this run is expected to run read ``step``'s ``out``."""
+        with self.lookup.lock:
+            if self._consumer_counts is None:
+                counts: dict[tuple[str, str], int] = {}
+                for other in self.plan.steps.values():
+                    if self._predicted_cached(other.name):  # it will load nothing
+                        continue
+                    for i in other.inputs.values():
+                        if isinstance(i, StepInput):
+                            counts[i.step, i.output] = counts.get((i.step, i.output), 0) + 1
+                self._consumer_counts = counts
+            return self._consumer_counts.get((step, out), 0)
 
     def _decode_output(self, res: StepResult, out: str) -> Any:
         ref = res.outputs[out]
@@ -383,8 +432,9 @@ class StepRunner:
             self._refreshed.add(module)
         step_obj = load_step(sp.target, f"steps.{sp.name}._target_")
         kwargs = dict(sp.params)
+        taken: list[tuple[StepResult, str]] = []  # shared frames this step holds copies of
         for arg in sp.inputs:
-            kwargs[arg] = self._load_input(arg, sp, by_step)
+            kwargs[arg] = self._load_input(arg, sp, by_step, taken)
         ctx = self._context(sp)
         tok = _set_context(ctx)
         try:
@@ -404,10 +454,13 @@ class StepRunner:
                 raise crashed(sp.name, failed, log_doc) from failed
         finally:
             _reset_context(tok)
+        for res, out in taken:
+            res.release(out)
         values = _split_outputs(sp, returned)
         outputs: dict[str, ArtifactRef] = {}
         payloads: dict[str, bytes] = {}
         shared: dict[str, Shared] = {}
+        pending: dict[str, int] = {}
         for out, value in values.items():
             try:
                 tail = TAIL_BYTES if is_frame(value) else 0
@@ -416,9 +469,11 @@ class StepRunner:
                 raise ArtifactError(f"step '{sp.name}', output '{out}': {e}") from e
             outputs[out] = ref
             # the producer's frame, when its stored schema proves a load gives it back
-            kept = share(value) if loads_back(value, ref.format, footer) else None
+            consumers = self._consumers(sp.name, out) if footer is not None else 0
+            kept = share(value) if consumers and loads_back(value, ref.format, footer) else None
             if kept is not None:
                 shared[out] = kept
+                pending[out] = consumers
             elif data is not None:
                 payloads[out] = data
         metadata = {k: v for k, v in values.items() if _is_metric(v)}
@@ -450,6 +505,7 @@ class StepRunner:
             log=log_doc,
             stamps=stamps,
             shared=shared,
+            pending=pending,
         )
 
 

@@ -253,3 +253,79 @@ def test_mutating_consumers_change_nothing_others_see(
     assert fresh["values"] == off["values"] == cached["values"]
     refused = {n for n, v in fresh["values"].items() if str(v).startswith("refused")}
     assert refused <= {"mutate_array_write", "mutate_to_numpy_writeable", "mutate_values_write"}
+
+
+RELEASE_STEPS = '''\
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+
+from mlops import step
+
+KEPT = []  # the producer keeps its frame, as a module-level table would be
+
+
+@step
+def make() -> Annotated[pd.DataFrame, "frame"]:
+    df = pd.DataFrame({"a": np.arange(5.0), "b": np.arange(5)})
+    KEPT.append(df)
+    return df
+
+
+@step
+def use(frame: pd.DataFrame) -> Annotated[float, "sum"]:
+    return float(frame["a"].sum())
+
+
+@step
+def after(x: float, y: float) -> Annotated[str, "writable"]:
+    """Runs once both consumers are done: the frame is no longer shared, so is writable."""
+    if not KEPT:  # the producer ran in another process (or was cached)
+        return "n/a"
+    try:
+        KEPT[0]["a"].array[0] = 10.0  # refused only while the frame is shared
+    except ValueError as e:
+        return str(e)
+    return "yes"
+'''
+
+RELEASE_PIPELINE = """\
+# @package _global_
+pipeline:
+  name: release
+steps:
+  make:
+    _target_: releasesteps.make
+  use_a:
+    _target_: releasesteps.use
+    frame: ${step:make.frame}
+  use_b:
+    _target_: releasesteps.use
+    frame: ${step:make.frame}
+  after:
+    _target_: releasesteps.after
+    x: ${step:use_a.sum}
+    y: ${step:use_b.sum}
+"""
+
+
+@pytest.mark.parametrize("executor", ["sync", "threads"])
+def test_a_frame_is_let_go_when_its_consumers_are_done(tmp_path: Path, executor: str) -> None:
+    """The shared frame is released (memory, read-only guard) once its last consumer finished,
+    not at the end of the run."""
+    project = tmp_path / "project"
+    (project / "conf" / "pipeline").mkdir(parents=True)
+    (project / "releasesteps.py").write_text(RELEASE_STEPS)
+    (project / "conf" / "pipeline" / "release.yaml").write_text(RELEASE_PIPELINE)
+    res = run_mlops(
+        "+pipeline=release",
+        f"registry.uri={tmp_path / 'registry'}",
+        f"hydra.run.dir={tmp_path / 'out'}",
+        f"executor={executor}",
+        cwd=project,
+    )
+    assert res.returncode == 0, res.output
+    run = Registry(str(tmp_path / "registry")).list_runs("release")[-1]
+    assert run.load("use_a") == run.load("use_b") == 10.0
+    assert run.load("after") == "yes"
