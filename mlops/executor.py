@@ -116,12 +116,16 @@ class StepResult:
     #: each output's storage stamp just after this run hashed and wrote it: while it is unchanged
     #: a consumer loads the bytes without hashing them again
     stamps: dict[str, str] = field(default_factory=dict)
-    #: by output: the frame its consumers in this process get copy-on-write copies of
-    shared: dict[str, Shared] = field(default_factory=dict, repr=False, compare=False)
-    #: by shared output: how many of its consumers have yet to finish (then it is let go)
-    pending: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
-    #: held while the first consumer of an output decodes the frame the others will share
-    sharing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # plain attributes, not fields: they never leave the process, and Dask tokenizes a
+        # dataclass field by field
+        #: by output: the frame its consumers in this process get copy-on-write copies of
+        self.shared: dict[str, Shared] = {}
+        #: by shared output: how many of its consumers have yet to finish (then it is let go)
+        self.pending: dict[str, int] = {}
+        #: held while the first consumer of an output decodes the frame the others will share
+        self.sharing = threading.Lock()
 
     def release(self, out: str) -> None:
         """A consumer holding a copy of ``shared[out]`` finished: after the last, let it go (its
@@ -495,7 +499,7 @@ class StepRunner:
                 stamps=stamps,
             )
             self.lookup.write(sp, entry)  # last: an entry never names bytes that are not stored
-        return StepResult(
+        result = StepResult(
             sp.name,
             StepStatus.RAN,
             outputs,
@@ -504,9 +508,9 @@ class StepRunner:
             payloads,
             log=log_doc,
             stamps=stamps,
-            shared=shared,
-            pending=pending,
         )
+        result.shared, result.pending = shared, pending
+        return result
 
 
 class Execution:
