@@ -197,8 +197,11 @@ _SEALS_LOCK = threading.Lock()
 def _arrays(frame: Any) -> list[Any]:
     """The NumPy arrays holding ``frame``'s values and index, each followed by its bases."""
     import numpy as np
+    import pandas as pd
 
-    holders = [*frame._mgr.arrays, frame.index._values]  # pandas internals: checked by tests
+    holders = list(frame._mgr.arrays)  # pandas internals: checked by tests
+    if not isinstance(frame.index, pd.RangeIndex):  # (whose values would be made, not found)
+        holders.append(frame.index._values)
     out: list[Any] = []
     for held in holders:
         for arr in (held, *(getattr(held, a, None) for a in ("_ndarray", "_data", "_mask"))):
