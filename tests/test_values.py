@@ -306,3 +306,36 @@ def test_overlapping_shares_keep_arrays_sealed_until_the_last_goes() -> None:
     with pytest.raises(ValueError):
         _writeable_hack(lambda df: df["a"].to_numpy())(second.hand())
     _same(second.hand(), FRAMES["floats"]())
+
+
+SERIES_MUTATIONS: dict[str, Callable[[pd.Series], Any]] = {
+    "iloc": lambda s: s.iloc.__setitem__(0, 9.0),
+    "iadd": lambda s: s.__iadd__(1),
+    "name": lambda s: setattr(s, "name", "renamed"),
+    "fillna inplace": lambda s: s.fillna(0, inplace=True),
+    "array write": lambda s: s.array.__setitem__(0, 9.0),
+    "to_numpy writeable": _writeable_hack(lambda s: s.to_numpy()),
+    "index writeable": _writeable_hack(lambda s: s.index.to_numpy()),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(SERIES_MUTATIONS))
+def test_no_copy_of_a_series_changes_another(mutation: str) -> None:
+    """A decoded Series output is shared the same way as a frame."""
+
+    def make() -> pd.Series:
+        return pd.Series([1.0, np.nan, 3.0], index=pd.Index([4, 5, 6]), name="s")
+
+    produced = make()
+    assert shareable(produced)
+    shared = share(produced)
+    assert shared is not None
+    mine, sibling = shared.hand(), shared.hand()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            SERIES_MUTATIONS[mutation](mine)
+        except ValueError as e:
+            assert "read-only" in str(e) or "WRITEABLE" in str(e), e
+    for seen in (sibling, shared.hand(), produced):
+        pd.testing.assert_series_equal(seen, make(), check_exact=True)
