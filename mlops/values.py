@@ -169,6 +169,10 @@ class Shared:
     """
 
     def __init__(self, frame: Any) -> None:
+        if not frame._mgr.is_consolidated():
+            # one block per dtype, as a load builds it: whether ``df.values`` is a (read-only)
+            # view or a (writable) copy depends on it, and must not depend on the path
+            frame = frame._consolidate()
         self._origin = frame.copy(deep=False)
         self._lock = threading.Lock()
         sealed = _seal(self._origin)

@@ -49,6 +49,9 @@ def _frame(kind):
         df["t"] = pd.date_range("2020", periods=n, tz="UTC")
     if kind == "indexed":
         df.index = pd.Index([f"r{i}" for i in range(n)], name="row")
+    if kind == "unconsolidated":  # two float blocks in the producer's frame, one in a load
+        df = df.drop(columns="i")
+        df["g"] = np.arange(n) / 8
     if kind == "objects":  # list cells: decoded for each consumer, never shared
         df["l"] = [[i, i + 1] for i in range(n)]
     return df
@@ -80,7 +83,7 @@ def _mutate(df, how):
     elif how == "iloc":
         df.iloc[0, 0] = 99.0
     elif how == "loc":
-        df.loc[df.index[1], "i"] = -7
+        df.loc[df.index[1], "i" if "i" in df else "g"] = -7
     elif how == "iat":
         df.iat[2, 1] = 5
     elif how == "fillna_inplace":
@@ -219,7 +222,7 @@ def _run(project: Path, registry: Path, keep: int, *overrides: str) -> dict[str,
 
 
 @pytest.mark.parametrize("keep", [0, 64 << 20], ids=["read back", "kept in memory"])
-@pytest.mark.parametrize("kind", ["numeric", "mixed", "indexed", "objects"])
+@pytest.mark.parametrize("kind", ["numeric", "mixed", "indexed", "unconsolidated", "objects"])
 @pytest.mark.parametrize("executor", ["sync", "threads", "processes"])
 def test_mutating_consumers_change_nothing_others_see(
     tmp_path: Path, executor: str, kind: str, keep: int

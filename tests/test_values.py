@@ -339,3 +339,44 @@ def test_no_copy_of_a_series_changes_another(mutation: str) -> None:
             assert "read-only" in str(e) or "WRITEABLE" in str(e), e
     for seen in (sibling, shared.hand(), produced):
         pd.testing.assert_series_equal(seen, make(), check_exact=True)
+
+
+def _unconsolidated() -> pd.DataFrame:
+    df = pd.DataFrame({"a": np.arange(4.0)})
+    df["b"] = np.arange(4.0) * 2  # a second float block, until pandas consolidates
+    assert df._mgr.nblocks == 2
+    return df
+
+
+BOTH_PATHS = {**FRAMES, "unconsolidated": _unconsolidated}
+
+
+@pytest.mark.parametrize("frame", sorted(BOTH_PATHS))
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_fresh_and_cached_copies_behave_alike(tmp_path: Path, frame: str, mutation: str) -> None:
+    """A consumer's mutation does the same to a copy of the producer's frame (a fresh run) as to
+    a copy of the frame decoded from the stored bytes (a cached run): it raises on both or
+    leaves equal frames on both."""
+    store = _store(tmp_path)
+    produced = BOTH_PATHS[frame]()
+    ref, _, tail = store.put_keeping(produced, 0, TAIL_BYTES)
+    assert loads_back(produced, ref.format, tail)
+    outcomes = []
+    for value in (produced, store.get(ref)):
+        shared = share(value)
+        assert shared is not None
+        mine = shared.hand()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                MUTATIONS[mutation](mine)
+            except ValueError as e:
+                outcomes.append(("raised", str(e)))
+                continue
+        outcomes.append(("ok", mine))
+    (kind_a, a), (kind_b, b) = outcomes
+    assert kind_a == kind_b, outcomes
+    if kind_a == "ok":
+        _same(a, b)
+    else:
+        assert a == b
