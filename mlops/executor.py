@@ -126,6 +126,8 @@ class StepResult:
         self.pending: dict[str, int] = {}
         #: held while the first consumer of an output decodes the frame the others will share
         self.sharing = threading.Lock()
+        #: outputs found not to be shared: each consumer decodes its own
+        self.unshared: set[str] = set()
 
     def release(self, out: str) -> None:
         """A consumer holding a copy of ``shared[out]`` finished: after the last, let it go (its
@@ -369,7 +371,7 @@ class StepRunner:
         ``counted``: the step was expected to run, so it is among the consumers it waits for).
         """
         ref = res.outputs[out]
-        if ref.format not in ("parquet", "series-parquet"):
+        if ref.format not in ("parquet", "series-parquet") or out in res.unshared:
             return self._decode_output(res, out)
         with res.sharing:  # the other consumers wait for this decode rather than repeat it
             shared = res.shared.get(out)
@@ -378,6 +380,7 @@ class StepRunner:
                 value = self._decode_output(res, out)
                 shared = share(value) if consumers > 1 and shareable(value) else None
                 if shared is None:
+                    res.unshared.add(out)  # the others decode their own, side by side
                     return value
                 res.shared[out] = shared
                 # (less those expected to run that turned out cached, which have said so)
