@@ -11,10 +11,12 @@ references, plus the serialized bytes when they are in this process) and:
    content hash, and writes the cache entry last -- so a crash never leaves an entry that names
    missing bytes.
 
-**One value path.** Every consumer of an output gets a value decoded from the output's serialized
-bytes -- in this process from the bytes just written, elsewhere from the store -- never the object
-the producer returned. So a step that mutates its input cannot change what another step sees, and
-a fresh run hands steps exactly what a cached run would, on every executor.
+**One value path.** Every consumer of an output gets a value equal to what loading the output's
+stored bytes gives -- decoded in this process from the bytes just written, elsewhere from the
+store -- and its own: a step that mutates its input cannot change what another step sees, and a
+fresh run hands steps exactly what a cached run would, on every executor. A DataFrame is decoded
+at most once per output and process (or not at all, when its stored schema proves the producer's
+frame is what a load gives) and every consumer gets a copy-on-write copy (:mod:`mlops.values`).
 
 **Whole or invisible.** :class:`Execution` takes the version number when the run starts, collects
 the artifacts and metrics every step links, and writes them as the version's one completion record
@@ -26,6 +28,7 @@ nothing is promoted.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -64,6 +67,7 @@ from .stages import StageChange, next_assignment
 from .steps import StepContext, _reset_context, _set_context
 from .store import ArtifactRef
 from .tracebacks import StepCrashed, crashed
+from .values import TAIL_BYTES, Shared, is_frame, loads_back, share, shareable
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -96,7 +100,8 @@ class CacheOptions:
 class StepResult:
     """What a step hands downstream and to the run record.
 
-    ``payloads`` (the serialized bytes of outputs made in this process) never leave the process.
+    ``payloads`` (the serialized bytes of outputs made in this process) and ``shared`` (frames
+    every consumer in this process gets a copy of) never leave the process.
     """
 
     step: str
@@ -114,6 +119,26 @@ class StepResult:
     stamps: dict[str, str] = field(default_factory=dict)
     #: why the step ran (the plan's reasons, worked out only for a step that runs)
     why: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # plain attributes, not fields: they never leave the process, and Dask tokenizes a
+        # dataclass field by field
+        #: by output: the frame its consumers in this process get copy-on-write copies of
+        self.shared: dict[str, Shared] = {}
+        #: by shared output: how many of its consumers have yet to finish (then it is let go)
+        self.pending: dict[str, int] = {}
+        #: held while the first consumer of an output decodes the frame the others will share
+        self.sharing = threading.Lock()
+        #: outputs found not to be shared: each consumer decodes its own
+        self.unshared: set[str] = set()
+
+    def release(self, out: str) -> None:
+        """A consumer holding a copy of ``shared[out]`` finished: after the last, let it go (its
+        memory, and its arrays' read-only guard, which no running consumer needs any more)."""
+        with self.sharing:
+            self.pending[out] = self.pending.get(out, 0) - 1
+            if self.pending[out] <= 0 and out in self.shared:
+                del self.shared[out], self.pending[out]
 
     def __reduce__(self) -> Any:
         args: tuple[Any, ...] = (
@@ -217,6 +242,7 @@ class StepRunner:
         self._origin = os.getpid()
         self._refreshed: set[str] = set()
         self._secrets: list[str] | None = None
+        self._consumer_counts: dict[tuple[str, str], int] | None = None
 
     def _secret_values(self) -> list[str]:
         """The config's secret values (worked out once: the config has every step in it)."""
@@ -262,6 +288,11 @@ class StepRunner:
         key = self._key(sp, input_ids)
         started = time.perf_counter()
         result = self._lookup(sp, key)
+        if result is not None and not self._predicted_cached(name):
+            # an unforeseen hit loads nothing: its upstream frames stop waiting for it
+            for i in sp.inputs.values():
+                if isinstance(i, StepInput):
+                    by_step[i.step].release(i.output)
         if result is None:
             why = tuple(why_it_runs(self.lookup, sp, key, input_ids))
             if self.progress is not None:
@@ -317,27 +348,83 @@ class StepRunner:
         self.lookup.touch(sp, entry)
         return StepResult(sp.name, StepStatus.CACHED, dict(entry.outputs), dict(entry.metadata))
 
-    def _load_input(self, arg: str, sp: StepPlan, by_step: dict[str, StepResult]) -> Any:
+    def _load_input(
+        self,
+        arg: str,
+        sp: StepPlan,
+        by_step: dict[str, StepResult],
+        taken: list[tuple[StepResult, str]],
+    ) -> Any:
         i = sp.inputs[arg]
         if isinstance(i, FileInput):
             return i.path
-        stamp = None
-        if isinstance(i, StepInput):
-            res = by_step[i.step]
-            ref = res.outputs[i.output]
-            data = res.payloads.get(i.output)
-            stamp = res.stamps.get(i.output)
-        else:
-            assert isinstance(i, (ArtifactInput, StoredInput))
-            ref, data = i.artifact, None
         try:
-            if data is not None:  # the bytes just written: decode them, as a load would
-                return self.registry.artifacts.decode(ref, data)
-            if stamp is not None:  # written and hashed by this run, unchanged since
-                return self.registry.artifacts.get(ref, stamp=stamp)
-            return self.registry.artifacts.get(ref)
+            if isinstance(i, StepInput):
+                counted = not self._predicted_cached(sp.name)
+                return self._load_output(by_step[i.step], i.output, taken, counted)
+            assert isinstance(i, (ArtifactInput, StoredInput))
+            return self.registry.artifacts.get(i.artifact)
         except ArtifactError as e:
             raise ArtifactError(f"step '{sp.name}', input '{arg}' ({i.describe()}): {e}") from e
+
+    def _load_output(
+        self, res: StepResult, out: str, taken: list[tuple[StepResult, str]], counted: bool
+    ) -> Any:
+        """A value of ``res``'s output ``out`` that is this consumer's own.
+
+        A frame is decoded once per process: the first consumer decodes it, and every consumer
+        gets a copy-on-write copy of it (noted in ``taken``: the step releases it when it ends;
+        ``counted``: the step was expected to run, so it is among the consumers it waits for).
+        """
+        ref = res.outputs[out]
+        if ref.format not in ("parquet", "series-parquet") or out in res.unshared:
+            return self._decode_output(res, out)
+        with res.sharing:  # the other consumers wait for this decode rather than repeat it
+            shared = res.shared.get(out)
+            if shared is None:
+                consumers = self._consumers(res.step, out)
+                value = self._decode_output(res, out)
+                shared = share(value) if consumers > 1 and shareable(value) else None
+                if shared is None:
+                    res.unshared.add(out)  # the others decode their own, side by side
+                    return value
+                res.shared[out] = shared
+                # (less those expected to run that turned out cached, which have said so)
+                res.pending[out] = consumers + res.pending.get(out, 0)
+            if not counted:
+                res.pending[out] = res.pending.get(out, 0) + 1
+            taken.append((res, out))
+            return shared.hand()
+
+    def _predicted_cached(self, step: str) -> bool:
+        """True if the run's prediction says ``step`` is a hit (nothing is predicted when the
+        cache is off)."""
+        d = (self._decisions or {}).get(step)
+        return d is not None and d.cached
+
+    def _consumers(self, step: str, out: str) -> int:
+        """How many inputs of the steps this run is expected to run read ``step``'s ``out``."""
+        with self.lookup.lock:
+            if self._consumer_counts is None:
+                counts: dict[tuple[str, str], int] = {}
+                for other in self.plan.steps.values():
+                    if self._predicted_cached(other.name):  # it will load nothing
+                        continue
+                    for i in other.inputs.values():
+                        if isinstance(i, StepInput):
+                            counts[i.step, i.output] = counts.get((i.step, i.output), 0) + 1
+                self._consumer_counts = counts
+            return self._consumer_counts.get((step, out), 0)
+
+    def _decode_output(self, res: StepResult, out: str) -> Any:
+        ref = res.outputs[out]
+        data = res.payloads.get(out)
+        if data is not None:  # the bytes just written: decode them, as a load would
+            return self.registry.artifacts.decode(ref, data)
+        stamp = res.stamps.get(out)
+        if stamp is not None:  # written and hashed by this run, unchanged since
+            return self.registry.artifacts.get(ref, stamp=stamp)
+        return self.registry.artifacts.get(ref)
 
     def _context(self, sp: StepPlan) -> StepContext:
         ctx = StepContext(step_name=sp.name, run_id=self.run_id, pipeline_name=self.plan.pipeline)
@@ -358,8 +445,9 @@ class StepRunner:
             self._refreshed.add(module)
         step_obj = load_step(sp.target, f"steps.{sp.name}._target_")
         kwargs = dict(sp.params)
+        taken: list[tuple[StepResult, str]] = []  # shared frames this step holds copies of
         for arg in sp.inputs:
-            kwargs[arg] = self._load_input(arg, sp, by_step)
+            kwargs[arg] = self._load_input(arg, sp, by_step, taken)
         ctx = self._context(sp)
         tok = _set_context(ctx)
         try:
@@ -379,16 +467,27 @@ class StepRunner:
                 raise crashed(sp.name, failed, log_doc) from failed
         finally:
             _reset_context(tok)
+        for res, out in taken:
+            res.release(out)
         values = _split_outputs(sp, returned)
         outputs: dict[str, ArtifactRef] = {}
         payloads: dict[str, bytes] = {}
+        shared: dict[str, Shared] = {}
+        pending: dict[str, int] = {}
         for out, value in values.items():
             try:
-                ref, data = self.registry.artifacts.put_keeping(value, KEEP_BYTES)
+                tail = TAIL_BYTES if is_frame(value) else 0
+                ref, data, footer = self.registry.artifacts.put_keeping(value, KEEP_BYTES, tail)
             except ArtifactError as e:
                 raise ArtifactError(f"step '{sp.name}', output '{out}': {e}") from e
             outputs[out] = ref
-            if data is not None:
+            # the producer's frame, when its stored schema proves a load gives it back
+            consumers = self._consumers(sp.name, out) if footer is not None else 0
+            kept = share(value) if consumers and loads_back(value, ref.format, footer) else None
+            if kept is not None:
+                shared[out] = kept
+                pending[out] = consumers
+            elif data is not None:
                 payloads[out] = data
         metadata = {k: v for k, v in values.items() if _is_metric(v)}
         metadata.update(ctx.logged_metadata)
@@ -409,7 +508,7 @@ class StepRunner:
                 stamps=stamps,
             )
             self.lookup.write(sp, entry)  # last: an entry never names bytes that are not stored
-        return StepResult(
+        result = StepResult(
             sp.name,
             StepStatus.RAN,
             outputs,
@@ -419,6 +518,8 @@ class StepRunner:
             log=log_doc,
             stamps=stamps,
         )
+        result.shared, result.pending = shared, pending
+        return result
 
 
 class Execution:

@@ -11,17 +11,18 @@ never deserialized.
 
 from __future__ import annotations
 
+import collections
 import io
 import os
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .errors import ArtifactError
 from .hashing import Hasher, hash_bytes
 from .serializers import get_serializer, serializer_for
 from .storage import Storage
 
-__all__ = ["ArtifactRef", "ArtifactStore"]
+__all__ = ["ArtifactRef", "ArtifactStore", "Written"]
 
 _BLOCK = 8 << 20
 _MMAP_MIN = 1 << 20  # below this, one read() is cheaper than a memory map
@@ -47,16 +48,29 @@ class ArtifactRef:
         return f"objects/{self.id[:2]}/{self.id}"
 
 
+class Written(NamedTuple):
+    """What :meth:`ArtifactStore.put_keeping` stored and kept."""
+
+    ref: ArtifactRef
+    #: the serialized bytes, if they were at most the ``keep`` asked for
+    data: bytes | None
+    #: their last ``tail`` bytes, if asked for
+    tail: bytes | None
+
+
 class _HashingWriter(io.RawIOBase):
     """A write-only file that hashes and counts what passes through it, and keeps a copy of the
-    bytes while they are at most ``keep`` long."""
+    bytes while they are at most ``keep`` long, and of their last ``tail`` bytes."""
 
-    def __init__(self, f: IO[bytes], keep: int = 0) -> None:
+    def __init__(self, f: IO[bytes], keep: int = 0, tail: int = 0) -> None:
         self._f = f
         self.hasher = Hasher()
         self.size = 0
         self.keep = keep
         self.kept: list[bytes] | None = [] if keep > 0 else None
+        self.tail_size = tail
+        self._tail: collections.deque[bytes] = collections.deque()
+        self._tail_len = 0
 
     def writable(self) -> bool:
         return True
@@ -71,10 +85,20 @@ class _HashingWriter(io.RawIOBase):
                 self.kept = None
             else:
                 self.kept.append(bytes(view))
+        if self.tail_size:
+            flat = view if view.ndim == 1 and view.itemsize == 1 else view.cast("B")
+            self._tail.append(bytes(flat[-self.tail_size :]))
+            self._tail_len += len(self._tail[-1])
+            while self._tail_len - len(self._tail[0]) >= self.tail_size:
+                self._tail_len -= len(self._tail.popleft())
         return view.nbytes
 
     def tell(self) -> int:
         return self.size
+
+    def tail(self) -> bytes:
+        """The last ``tail`` bytes written (all of them if fewer)."""
+        return b"".join(self._tail)[-self.tail_size :]
 
 
 class ArtifactStore:
@@ -88,15 +112,17 @@ class ArtifactStore:
         """Serialize ``obj``, store it under its content hash, and return its reference."""
         return self.put_keeping(obj, 0)[0]
 
-    def put_keeping(self, obj: Any, keep: int) -> tuple[ArtifactRef, bytes | None]:
-        """:meth:`put`, also returning the serialized bytes if they are at most ``keep`` long.
+    def put_keeping(self, obj: Any, keep: int, tail: int = 0) -> Written:
+        """:meth:`put`, also returning the serialized bytes if they are at most ``keep`` long,
+        and their last ``tail`` bytes.
 
         Those bytes are what a load of the artifact decodes (:meth:`decode`), so handing them to
-        consumers gives each a value equal to a load, without reading the store again.
+        consumers gives each a value equal to a load, without reading the store again; the tail
+        holds a format's trailer (Parquet's footer: the schema a load builds).
         """
         ser = serializer_for(obj, allow_pickle=self.allow_pickle)
         with self.storage.writer() as pending:
-            w = _HashingWriter(pending.file, keep)
+            w = _HashingWriter(pending.file, keep, tail)
             try:
                 ser.dump(obj, w)  # type: ignore[arg-type]  # a write-only binary file
             except Exception as e:
@@ -106,7 +132,8 @@ class ArtifactStore:
             ref = ArtifactRef(w.hasher.hexdigest(), ser.name, w.size)
             if self.storage.size(ref.path) != ref.size:
                 pending.commit(ref.path)
-        return ref, (b"".join(w.kept) if w.kept is not None else None)
+        data = b"".join(w.kept) if w.kept is not None else None
+        return Written(ref, data, w.tail() if tail else None)
 
     def decode(self, ref: ArtifactRef, data: bytes) -> Any:
         """The value of ``ref`` from its serialized bytes (checked against the reference)."""
