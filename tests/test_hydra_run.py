@@ -187,7 +187,7 @@ def test_config_asking_for_a_sweep_runs_one(project: Path, extra: list[str]) -> 
     result = _mlops(project, *_base(project), *extra)
     jobs = 2 if extra else 1
     assert f"mlops: sweep of {jobs} jobs in one graph" in result.stdout, result.output
-    assert not list(Path(os.environ["MLOPS_CACHE_DIR"]).rglob("*.json"))
+    assert not list((Path(os.environ["MLOPS_CACHE_DIR"]) / "compose").rglob("*.json"))
 
 
 @pytest.mark.parametrize(
