@@ -17,6 +17,10 @@ runs the step itself, exactly as a later run would.)
 Failures stay in their job: every task is guarded, so a step that raises marks its job failed,
 skips that job's later steps, and leaves the other jobs running.
 
+Ctrl-C works as in a single run (:mod:`mlops.interrupts`): the first lets the running steps of
+every job finish and starts no other, promotes nothing, and records every job's run
+``interrupted`` (its version stays incomplete); a second stops without waiting.
+
 Promotion. Jobs run in parallel, but promotion must not be a race: the promotion step (the
 launcher's ``promotion.step``, ``promote`` by default) and whatever depends on it are held back
 from the combined graph and run afterwards, one job at a time, in order of the jobs' metric
@@ -39,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from .errors import MlopsError, StepFailedError
 from .executor import CacheOptions, Execution, Progress, StepResult, StepRunner, run_graph
+from .interrupts import InterruptHandler, NotStarted, RunInterrupted, StepGuard, stop_flag
 from .redaction import redact, redact_text
 
 if TYPE_CHECKING:
@@ -86,6 +91,7 @@ class SweepJob:
     execution: Execution | None = None
     metric: float | None = None
     failed: MlopsError | None = None
+    interrupted: bool = False  # Ctrl-C: the run started no more steps
     result: Run | None = None
     planned: bool = False  # plan=true: the plan was printed, nothing ran
 
@@ -171,12 +177,18 @@ def run_sweep(
     get: Callable[..., Any],
     policy: PromotionPolicy = PromotionPolicy(),  # noqa: B008 - frozen, shared safely
     out: IO[str] | None = None,
-) -> None:
+    *,
+    exit_on_second_interrupt: bool = False,
+) -> bool:
     """Run the compiled ``jobs`` as one graph with ``get``, then their promotions in order.
 
     Jobs with ``error`` set (they did not compile) are left alone. Each other job gets a run
     record and, if its pipeline registers one, a model version (numbered in job order). A step
     failure is recorded in its job (``job.failed``) and does not stop the others.
+
+    Returns:
+        True if Ctrl-C stopped the sweep (every job's run is then recorded ``interrupted``,
+        unless it had failed, and ``job.interrupted`` is set).
     """
     stream = out or sys.stdout
     live = [j for j in jobs if j.error is None and j.plan is not None and j.registry is not None]
@@ -196,6 +208,8 @@ def run_sweep(
         results[(job.number, step)] = value
         ex = job.execution
         assert ex is not None
+        if isinstance(value, NotStarted):
+            return  # Ctrl-C: recorded skipped when the job's run is finished
         if isinstance(value, StepResult):
             ex.step_finished(value)
         elif isinstance(value, StepFailure) and not value.skipped:
@@ -204,6 +218,47 @@ def run_sweep(
             if job.failed is None:
                 job.failed = error
 
+    flag = stop_flag(get, next((j.execution.run_id for j in live if j.execution), "sweep"))
+
+    def finish_interrupted() -> None:
+        for j in live:
+            if j.execution is not None:
+                j.execution.finish(j.failed or RunInterrupted(j.execution.run_id))
+
+    handler = InterruptHandler(
+        flag,
+        waiting_for=lambda: sorted(set(flag.running() or [])),
+        on_abort=finish_interrupted,
+        hard_exit=exit_on_second_interrupt,
+    )
+    try:
+        with handler:
+            _run_phases(live, get, policy, flag, owner_of_key, key_of, results, on_result)
+    finally:
+        flag.close()
+    interrupted = handler.interrupted
+    for j in live:
+        assert j.execution is not None
+        error: BaseException | None = j.failed
+        if interrupted and error is None:
+            j.interrupted = True
+            error = RunInterrupted(j.execution.run_id)
+        j.result = j.execution.finish(error)
+    return interrupted
+
+
+def _run_phases(
+    live: list[SweepJob],
+    get: Callable[..., Any],
+    policy: PromotionPolicy,
+    flag: Any,
+    owner_of_key: dict[Hashable, tuple[SweepJob, str]],
+    key_of: dict[tuple[int, str], str],
+    results: dict[tuple[int, str], StepResult | StepFailure],
+    on_result: Callable[[Hashable, Any], None],
+) -> None:
+    """Phase 1, every job's steps but promotions in one graph; then, unless Ctrl-C stopped
+    it, each job's version made whole and phase 2, the promotions one job at a time."""
     # phase 1: every job's steps but the promotion, in one graph
     graph: dict[Hashable, Any] = {}
     shared: dict[tuple[str, str], str] = {}
@@ -212,7 +267,9 @@ def run_sweep(
         assert j.plan is not None and j.registry is not None and j.execution is not None
         held[j.number] = _held_back(j.plan, policy)
         guarded = _Guarded(j.execution.runner())
-        after_shared = _AfterShared(guarded)  # one object per job: serialized once per job
+        # one object per job: serialized once per job; a guard starts no step after Ctrl-C
+        after_shared = StepGuard(_AfterShared(guarded), flag)
+        task = StepGuard(guarded, flag)
         reg = _registry_id(j.registry)
         for name, sp in j.plan.steps.items():
             if name in held[j.number]:
@@ -221,11 +278,11 @@ def run_sweep(
             first = shared.get((reg, sp.graph_key))
             if first is None and sp.graph_key not in graph:
                 key = sp.graph_key
-                graph[key] = (guarded, name, *deps)
+                graph[key] = (task, name, *deps)
                 shared[(reg, key)] = key
             elif first is None:  # same key, another registry: not the same step
                 key = f"{sp.graph_key}-job{j.number}"
-                graph[key] = (guarded, name, *deps)
+                graph[key] = (task, name, *deps)
                 shared[(reg, sp.graph_key)] = key
             else:
                 key = f"{sp.graph_key}-job{j.number}"
@@ -234,6 +291,8 @@ def run_sweep(
             owner_of_key[key] = (j, name)
     if graph:
         run_graph(get, graph, list(graph), on_result)  # type: ignore[arg-type]
+    if flag.is_set():
+        return
     for j in live:  # every step that links to a job's version has run: make the version whole
         if j.failed is None and j.execution is not None:
             try:
@@ -244,8 +303,10 @@ def run_sweep(
     # phase 2: promotions, one job at a time, worst metric first
     for j in _promotion_order([j for j in live if j.failed is None and held[j.number]], policy):
         assert j.plan is not None and j.execution is not None
+        if flag.is_set():
+            return
         graph2: dict[Hashable, Any] = {}
-        promoter = _Guarded(j.execution.runner())
+        promoter = StepGuard(_Guarded(j.execution.runner()), flag)
         for name, sp in j.plan.steps.items():
             if name not in held[j.number]:
                 continue
@@ -260,10 +321,6 @@ def run_sweep(
             owner_of_key[key] = (j, name)
         keys = [key_of[(j.number, n)] for n in j.plan.steps if n in held[j.number]]
         run_graph(get, graph2, keys, on_result)  # type: ignore[arg-type]
-
-    for j in live:
-        assert j.execution is not None
-        j.result = j.execution.finish(j.failed)
 
 
 def _metric(job: SweepJob, policy: PromotionPolicy) -> float | None:
@@ -309,6 +366,8 @@ def summary(jobs: Sequence[SweepJob], policy: PromotionPolicy) -> list[dict[str,
             "overrides": redact(list(j.overrides)),
             "status": "failed"
             if (j.error or j.failed)
+            else "interrupted"
+            if j.interrupted
             else "planned"
             if j.planned
             else "completed",

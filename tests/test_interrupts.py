@@ -91,12 +91,14 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-def _start(project: Path, overrides: list[str], env: dict[str, str] | None = None) -> Any:
+def _start(
+    project: Path, overrides: list[str], env: dict[str, str] | None = None, flags: tuple = ()
+) -> Any:
     full_env = {**os.environ, "PYTHONHASHSEED": "0", "MARKERS": str(project / "markers")}
     full_env.pop("HYDRA_FULL_ERROR", None)
     full_env.update(env or {})
     return subprocess.Popen(
-        [sys.executable, "-m", "mlops", "+pipeline=slow", *overrides],
+        [sys.executable, "-m", "mlops", *flags, "+pipeline=slow", *overrides],
         cwd=project,
         env=full_env,
         stdout=subprocess.PIPE,
@@ -383,3 +385,59 @@ def test_ctrl_c_in_mlops_run_raises(project: Path, times: int, executor: str) ->
     (run,) = Registry(reg_uri).list_runs()
     assert str(run.status) == "interrupted"
     assert not Registry(reg_uri).list_model_versions("slowmodel")[0].complete
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_ctrl_c_in_a_sweep_finishes_every_job_interrupted(
+    project: Path, executor: str, jobs: int
+) -> None:
+    """A sweep (``-m``): the running steps finish, nothing else starts, nothing is promoted,
+    every job's run is recorded ``interrupted`` (none left ``abandoned``), its version stays
+    incomplete, the summary says so, and the exit status is 130."""
+    reg_uri = str(project / "reg")
+    values = ",".join(f"{0.2 + i / 100:.2f}" for i in range(jobs))  # distinct: none shared
+    proc = _start(
+        project,
+        [f"registry.uri={reg_uri}", f"executor={executor}", f"steps.first.seconds={values}"],
+        flags=("-m",),
+    )
+    _wait_for(project, "train-start", proc)
+    time.sleep(0.3)
+    _ctrl_c(proc)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in out + err
+    assert err.startswith("interrupted: ") and err.endswith(AGAIN), err
+    assert "promote-start" not in _markers(project)
+    reg = Registry(reg_uri)
+    runs = reg.list_runs(pipeline="slow")
+    assert len(runs) == jobs
+    assert {str(r.status) for r in runs} == {"interrupted"}, [r.status for r in runs]
+    assert all(r.steps["promote"] == "skipped" for r in runs)
+    assert not any(mv.complete for mv in reg.list_model_versions("slowmodel"))
+    with pytest.raises(MlopsError):
+        reg.get_model_version("slowmodel", "latest")
+    assert f"0 of {jobs} jobs completed" in out
+    assert out.count("interrupted") >= jobs  # one summary row per job
+
+
+def test_second_ctrl_c_in_a_sweep_stops_at_once(project: Path) -> None:
+    reg_uri = str(project / "reg")
+    proc = _start(
+        project,
+        [f"registry.uri={reg_uri}", "steps.train.seconds=30", "steps.first.seconds=0.2,0.3"],
+        flags=("-m",),
+    )
+    _wait_for(project, "train-start", proc)
+    _ctrl_c(proc)
+    time.sleep(0.2)
+    started = time.monotonic()
+    _ctrl_c(proc)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 10, (out, err)
+    assert proc.returncode == 130
+    assert "Traceback" not in out + err
+    assert "train-done" not in _markers(project)
+    runs = Registry(reg_uri).list_runs(pipeline="slow")
+    assert {str(r.status) for r in runs} == {"interrupted"}, [r.status for r in runs]

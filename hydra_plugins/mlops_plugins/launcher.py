@@ -189,6 +189,7 @@ class MlopsLauncher(Launcher):
             returns.append(ret)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
+        interrupted = False
         if any(j.plan is not None for j in jobs):
             from mlops.errors import MlopsError
 
@@ -200,7 +201,7 @@ class MlopsLauncher(Launcher):
                 say(f"Error: {e}", logger=_SWEEP, level=logging.ERROR)
                 sys.exit(1)
             try:
-                run_sweep(jobs, get, self.policy)
+                interrupted = run_sweep(jobs, get, self.policy, exit_on_second_interrupt=True)
             finally:
                 if close is not None:
                     close()
@@ -211,6 +212,10 @@ class MlopsLauncher(Launcher):
         say("mlops: sweep summary (also in " + " and ".join(paths) + ")", logger=_SWEEP)
         if text:
             output(text.rstrip("\n"))  # the sweep's result: not a log message
+        if interrupted:  # the first Ctrl-C said what happens; every run is recorded interrupted
+            from mlops.interrupts import EXIT_INTERRUPTED
+
+            sys.exit(EXIT_INTERRUPTED)
 
         for job, ret in zip(jobs, returns, strict=True):
             if ret.status == JobStatus.FAILED:
