@@ -194,6 +194,7 @@ class StepRunner:
         model_version: ModelVersion | None,
         creates_version: bool = False,
         progress: Progress | None = None,
+        secrets: list[str] | None = None,
     ) -> None:
         self.plan = plan
         self.registry = registry
@@ -212,7 +213,8 @@ class StepRunner:
         self._decisions: dict[str, Decision] | None = None
         self._origin = os.getpid()
         self._refreshed: set[str] = set()
-        self._secrets: list[str] | None = None
+        #: the config's secret values (None: worked out on first use)
+        self._secrets = secrets
 
     def _secret_values(self) -> list[str]:
         """The config's secret values (worked out once: the config has every step in it)."""
@@ -230,6 +232,7 @@ class StepRunner:
             self.model_version,
             self.creates_version,
             self.progress,
+            self._secrets,
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -478,6 +481,7 @@ class Execution:
             self.model_version,
             self.creates_version,
             self.progress,
+            self._secrets,  # worked out once per run (a walk of the whole config)
         )
 
     def step_finished(self, result: StepResult) -> None:
