@@ -14,7 +14,6 @@ import errno
 import os
 import shutil
 import stat
-import uuid
 from typing import IO, Any
 
 from ..errors import RegistryError
@@ -254,7 +253,7 @@ class _LocalPendingWrite(PendingWrite):
     def __init__(self, storage: LocalStorage) -> None:
         self._storage = storage
         folder = storage.path(STAGING)
-        self._tmp: str | None = f"{folder}/{uuid.uuid4().hex}"
+        self._tmp: str | None = f"{folder}/{os.urandom(16).hex()}"
         try:
             self.file = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/discard
         except FileNotFoundError:
