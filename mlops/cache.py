@@ -500,8 +500,11 @@ def _decide_step(
             for step, args in recomputed.items()
         ]
         # The key is known only once those inputs are made; what is known now may decide it.
-        current = ingredients(sp, input_ids)
-        why = reasons(lookup.previous(sp), current, inputs=False) if explain else []
+        why = (
+            reasons(lookup.previous(sp), ingredients(sp, input_ids), inputs=False)
+            if explain
+            else []
+        )
         if why:
             return Decision(sp.name, Fate.WILL_RUN, why)
         return Decision(sp.name, Fate.MAY_RUN, pending)

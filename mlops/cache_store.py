@@ -3,7 +3,8 @@
     cache/<k[:2]>/<k>.json              the entry for cache key k: outputs, model reads, metadata
     cache/steps/<pipeline>/<step>.json  the index: the cache key of the entry the step last stored
                                         or reused, and its ingredients -- what a plan compares
-                                        with to say *why* a step runs
+                                        with to say *why* a step runs (in a local folder, a hard
+                                        link to that entry's file)
     cache/files/<h>.json                a declared input file's stat stamp and content hash, so
                                         that an unchanged file is not hashed again
 
@@ -160,8 +161,18 @@ class CacheStore:
         return out
 
     def write_index(self, pipeline: str, entry: CacheEntry) -> None:
+        """Point the step's index at ``entry`` (stored before, by :meth:`write_entry`).
+
+        The entry's own record holds everything the index says (its key, ingredients, model
+        reads, run and time), so where the storage can give a file a second name (a hard link
+        in a local folder) the index is the entry's file under the index's name: no second
+        file is made, which on a first run is a third of what a step writes.
+        """
+        index = self.index_path(pipeline, entry.step)
+        if self.storage.link(self.entry_path(entry.cache_key), index):
+            return
         self.storage.write_json(
-            self.index_path(pipeline, entry.step),
+            index,
             {
                 "key": entry.cache_key,
                 "ingredients": dict(entry.ingredients),

@@ -223,6 +223,7 @@ class StepRunner:
         model_version: ModelVersion | None,
         creates_version: bool = False,
         progress: Progress | None = None,
+        secrets: list[str] | None = None,
     ) -> None:
         self.plan = plan
         self.registry = registry
@@ -241,7 +242,8 @@ class StepRunner:
         self._decisions: dict[str, Decision] | None = None
         self._origin = os.getpid()
         self._refreshed: set[str] = set()
-        self._secrets: list[str] | None = None
+        #: the config's secret values (None: worked out on first use)
+        self._secrets = secrets
         self._consumer_counts: dict[tuple[str, str], int] | None = None
 
     def _secret_values(self) -> list[str]:
@@ -260,6 +262,7 @@ class StepRunner:
             self.model_version,
             self.creates_version,
             self.progress,
+            self._secrets,
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -585,6 +588,7 @@ class Execution:
             self.model_version,
             self.creates_version,
             self.progress,
+            self._secrets,  # worked out once per run (a walk of the whole config)
         )
 
     def step_finished(self, result: StepResult) -> None:

@@ -26,10 +26,12 @@ sent to the whole process group by a terminal reaches only this process.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,13 +175,35 @@ class FileFlag(StopFlag):
         return {"path": self.path, "_set": False}
 
 
+#: the cluster flags this process knows to be set: set here, or told by the process that set
+#: them (:meth:`ClusterFlag.set` broadcasts to every worker), or read from the cluster
+_STOPPED: set[str] = set()
+
+
+def _mark_stopped(name: str) -> None:
+    """Run on every worker by :meth:`ClusterFlag.set`: the flag ``name`` is set."""
+    _STOPPED.add(name)
+
+
 class ClusterFlag(StopFlag):
-    """A flag on a dask.distributed cluster (a named ``distributed.Event``), read by workers."""
+    """A flag on a dask.distributed cluster (a named ``distributed.Event``), read by workers.
+
+    Reading the event is a round trip to the scheduler (milliseconds on a busy machine, more
+    than a small step costs), so a worker does not read it before every step. :meth:`set`
+    tells every worker at once (``client.run``) and returns once they know, so a step that
+    checks after the Ctrl-C sees it; the event itself is read at most every
+    :attr:`POLL_SECONDS` by each worker, for a worker that the message did not reach (one that
+    joined later, or was busy reconnecting).
+    """
+
+    #: how long a worker trusts its last reading of the event when no message came
+    POLL_SECONDS = 0.5
 
     def __init__(self, name: str, client: Any = None) -> None:
         self.name = name
         self._client = client
         self._event: Any = None
+        self._read_at = -math.inf  # time.monotonic() of the last reading of the event here
 
     def _get(self) -> Any:
         if self._event is None:
@@ -189,18 +213,32 @@ class ClusterFlag(StopFlag):
         return self._event
 
     def set(self) -> None:
+        _STOPPED.add(self.name)
         self._get().set()
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # a worker that missed it reads the event
+                self._client.run(_mark_stopped, self.name)
 
     def is_set(self) -> bool:
-        return bool(self._get().is_set())
+        if self.name in _STOPPED:
+            return True
+        now = time.monotonic()
+        if now - self._read_at < self.POLL_SECONDS:
+            return False
+        if self._get().is_set():
+            _STOPPED.add(self.name)
+            return True
+        self._read_at = now
+        return False
 
     def close(self) -> None:
+        _STOPPED.discard(self.name)
         if self._event is not None:
             with contextlib.suppress(Exception):  # the cluster may be gone already
                 self._event.clear()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"name": self.name, "_client": None, "_event": None}
+        return {"name": self.name, "_client": None, "_event": None, "_read_at": -math.inf}
 
 
 class StepGuard:

@@ -9,6 +9,7 @@ entries and plan lines. Hiding is by key name, at any depth, plus passwords insi
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -83,6 +84,7 @@ def redact_override(value: Any) -> Any:
     return ",".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)  # perf: a config repeats its keys in every step
 def is_secret_key(key: str) -> bool:
     """Whether a config key names a credential, judged by its last dotted part.
 

@@ -27,7 +27,7 @@ import abc
 import builtins
 import contextlib
 import json
-import uuid
+import os
 from collections.abc import Iterator
 from typing import IO, Any, Literal
 
@@ -197,6 +197,20 @@ class Storage(abc.ABC):
             ValueError: ``data`` is empty.
         """
 
+    def link(self, src: str, dst: str) -> bool:
+        """Give the file ``src`` the second name ``dst`` without copying it; False if this
+        backend cannot (then the caller writes ``dst`` itself).
+
+        ``dst`` is replaced atomically, as by :meth:`write`. Both names then hold the same
+        bytes for as long as they exist, which is a copy because no mlops write changes a file
+        in place (every write replaces a file whole). For records whose bytes another record
+        already holds (a step's cache index is its cache entry): making a file is the dearest
+        system call of a local write, and a link makes none. The default says no.
+
+        .. versionadded:: 0.3
+        """
+        return False
+
     def write_json(self, rel: str, doc: Any) -> None:
         """Write ``doc`` as JSON to ``rel`` atomically (see :meth:`write`)."""
         self.write(rel, dumps(doc))
@@ -300,7 +314,7 @@ def tmp_name(rel: str) -> str:
     """A unique temporary name in the folder of ``rel``, starting with ``.tmp-`` (gc removes
     stale ones)."""
     folder, _, name = rel.rpartition("/")
-    tmp = f".tmp-{name}-{uuid.uuid4().hex}"
+    tmp = f".tmp-{name}-{os.urandom(16).hex()}"  # as unique as uuid4, a fifth of its cost
     return f"{folder}/{tmp}" if folder else tmp
 
 

@@ -10,10 +10,10 @@ small record.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
-import uuid
 from typing import IO, Any
 
 from ..errors import RegistryError
@@ -24,6 +24,8 @@ __all__ = ["LocalStorage"]
 #: where streamed payloads are written before they get their name (same filesystem as the
 #: objects, so that publishing them is a rename)
 STAGING = "objects/tmp"
+#: what ``os.link`` says on a filesystem (or between folders) that cannot hard-link
+_NO_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 class LocalStorage(Storage):
@@ -189,6 +191,36 @@ class LocalStorage(Storage):
                 os.unlink(tmp)
             return True
 
+    def link(self, src: str, dst: str) -> bool:
+        with self._errors("write", dst):
+            source, target = self.path(src), self.path(dst)
+            try:
+                try:
+                    os.link(source, target)  # a new name: one system call, no file made
+                    return True
+                except FileNotFoundError:
+                    if not os.path.exists(source):
+                        return False
+                    os.makedirs(os.path.dirname(target), exist_ok=True)  # a new folder (rarely)
+                    os.link(source, target)
+                    return True
+            except FileExistsError:
+                pass
+            except OSError as e:
+                if e.errno in _NO_LINKS:
+                    return False  # a filesystem without hard links: the caller writes a copy
+                raise
+            # Replace the existing name atomically: link beside it, rename over it.
+            tmp = self.path(tmp_name(dst))
+            os.link(source, tmp)
+            try:
+                os.replace(tmp, target)
+            finally:
+                # a rename onto another name of the same file does nothing and leaves tmp
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            return True
+
     def _start_write(self) -> PendingWrite:
         with self._errors("write", STAGING):
             return _LocalPendingWrite(self)
@@ -212,14 +244,21 @@ class LocalStorage(Storage):
 
 
 class _LocalPendingWrite(PendingWrite):
-    """A payload written to ``objects/tmp/`` and renamed into place on commit."""
+    """A payload written to ``objects/tmp/`` and renamed into place on commit.
+
+    Folders are made only when a call fails for want of one (a write is hot: a ``mkdir`` that
+    finds the folder there is a system call per artifact for nothing).
+    """
 
     def __init__(self, storage: LocalStorage) -> None:
         self._storage = storage
         folder = storage.path(STAGING)
-        os.makedirs(folder, exist_ok=True)
-        self._tmp: str | None = f"{folder}/{uuid.uuid4().hex}"
-        self.file = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/discard
+        self._tmp: str | None = f"{folder}/{os.urandom(16).hex()}"
+        try:
+            self.file = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/discard
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            self.file = open(self._tmp, "wb")  # noqa: SIM115
 
     def commit(self, rel: str) -> None:
         if self._tmp is None:
@@ -227,8 +266,11 @@ class _LocalPendingWrite(PendingWrite):
         with self._storage._errors("write", rel):
             self.file.close()
             final = self._storage.path(rel)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(self._tmp, final)
+            try:
+                os.replace(self._tmp, final)
+            except FileNotFoundError:  # the object's folder is new (or the payload is gone)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(self._tmp, final)
             self._tmp = None
 
     def discard(self) -> None:
