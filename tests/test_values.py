@@ -156,6 +156,7 @@ def test_only_plain_frames_are_vouched_for(tmp_path: Path) -> None:
     store = _store(tmp_path)
     plain = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", None], "n": pd.array([1, None])})
     ref, _, tail = store.put_keeping(plain, 0, TAIL_BYTES)
+    assert tail is not None
     assert loads_back(plain, ref.format, tail)
     assert not loads_back(plain, ref.format, tail[-100:])  # the footer is not all there
     assert not loads_back(plain, "json", tail)
