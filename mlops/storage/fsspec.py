@@ -288,7 +288,8 @@ class _UploadOnCommit(PendingWrite):
         self.discard()
 
     def discard(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # a full disk fails the flush again: unlink anyway
+            self.file.close()
         if not self._done:
             self._done = True
             with contextlib.suppress(FileNotFoundError):

@@ -274,7 +274,10 @@ class _LocalPendingWrite(PendingWrite):
             self._tmp = None
 
     def discard(self) -> None:
-        self.file.close()
+        # Closing flushes what is buffered, which fails again on a full disk: the temporary
+        # file goes all the same (the error that brought us here is already on its way).
+        with contextlib.suppress(OSError):
+            self.file.close()
         if self._tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
