@@ -51,9 +51,10 @@ steps:
 """
 
 KB = 1024
-#: free bytes left before a run: none, a few pages (records), about the artifact, and more
-FREE = [0, 4 * KB, 12 * KB, 24 * KB, 400 * KB, 780 * KB, 800 * KB, *range(804 * KB, 860 * KB, 4 * KB)]
-FREE += [900 * KB]
+#: free bytes left before a run: none, a few pages (records), about the artifact, every page
+#: from there to the last record (the entries, the version's completion, the run's own record)
+FREE = [0, 4 * KB, 12 * KB, 24 * KB, 400 * KB, 780 * KB, 800 * KB]
+FREE += [*range(804 * KB, 860 * KB, 4 * KB), 900 * KB]
 
 
 @pytest.fixture(scope="module")
