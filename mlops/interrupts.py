@@ -408,6 +408,10 @@ def interrupt_message(steps: Sequence[str]) -> str:
     return f"interrupted: {what}; Ctrl-C again to stop now"
 
 
+#: how long a second Ctrl-C waits for multiprocessing's exit finalizers
+FINALIZERS_SECONDS = 4.0
+
+
 def _end_worker_processes() -> None:
     """Terminate the worker processes this process started (a process pool, a local cluster).
 
@@ -433,4 +437,6 @@ def _end_worker_processes() -> None:
         return
     finalizers = threading.Thread(target=exit_function, daemon=True)
     finalizers.start()
-    finalizers.join(1.0)
+    # they take well under a second on a quiet machine, but several on a loaded one; cut short,
+    # the tracker prints "leaked semaphore" warnings after mlops' last line
+    finalizers.join(FINALIZERS_SECONDS)
