@@ -125,3 +125,37 @@ def test_a_first_run_makes_no_file_for_an_index(tmp_path: Path) -> None:
     cache.write_index("pipe", entry)
     assert cache.read_index("pipe", "train") == index
     assert _leftovers(st.root) == []
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_steps_sharing_a_key_store_it_at_once(tmp_path: Path, threads: int) -> None:
+    """Steps with one cache key (the same code and inputs) write its entry and link their
+    indexes at the same moment: Linux refuses to link a file whose name a concurrent writer has
+    just replaced, so the index is then written as a record. Nothing raises; every index says
+    the key."""
+    import threading
+
+    cache = CacheStore(LocalStorage(str(tmp_path / "reg")))
+    key = "c" * 32
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def step(n: int) -> None:
+        start.wait()
+        try:
+            for _ in range(200):
+                entry = _entry(key, f"s{n}")
+                cache.write_entry(entry)
+                cache.write_index("pipe", entry)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    workers = [threading.Thread(target=step, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    for n in range(threads):
+        index = cache.read_index("pipe", f"s{n}")
+        assert index is not None and index.cache_key == key

@@ -202,7 +202,10 @@ class LocalStorage(Storage):
                     if not os.path.exists(source):
                         return False
                     os.makedirs(os.path.dirname(target), exist_ok=True)  # a new folder (rarely)
-                    os.link(source, target)
+                    try:
+                        os.link(source, target)
+                    except FileNotFoundError:
+                        return False  # the source's file was being replaced (see below)
                     return True
             except FileExistsError:
                 pass
@@ -212,7 +215,12 @@ class LocalStorage(Storage):
                 raise
             # Replace the existing name atomically: link beside it, rename over it.
             tmp = self.path(tmp_name(dst))
-            os.link(source, tmp)
+            try:
+                os.link(source, tmp)
+            except FileNotFoundError:
+                # Linux refuses to link a file whose last name a concurrent writer just replaced
+                # (ENOENT, though the name exists again): the caller writes the record instead
+                return False
             try:
                 os.replace(tmp, target)
             finally:
