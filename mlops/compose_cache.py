@@ -61,6 +61,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .user_cache import cache_root, switched_on
+
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
@@ -82,7 +84,6 @@ FORMAT = 2
 #: Entries kept (the most recently used); one per distinct command line and folder.
 KEEP = 256
 _ENV_OFF = "MLOPS_COMPOSE_CACHE"
-_ENV_DIR = "MLOPS_CACHE_DIR"
 _CONFIG_SUFFIXES = (".yaml", ".yml")
 _ENV_REF = re.compile(r"\$\{\s*(?:oc\.env|env)\s*:\s*([^,}\s'\"]+)")
 _MLOPS_DIR = Path(__file__).resolve().parent
@@ -110,16 +111,12 @@ class Composed:
 
 def enabled() -> bool:
     """False when ``MLOPS_COMPOSE_CACHE=0`` (or ``false``/``off``) turns the cache off."""
-    return os.environ.get(_ENV_OFF, "1").strip().lower() not in ("0", "false", "off", "no")
+    return switched_on(_ENV_OFF)
 
 
 def cache_dir() -> Path:
     """The folder of compose-cache entries (see the module docstring for why it is local)."""
-    root = os.environ.get(_ENV_DIR)
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(xdg, "mlops")
-    return Path(root) / "compose"
+    return cache_root() / "compose"
 
 
 def cacheable(args: Sequence[str]) -> bool:

@@ -46,6 +46,7 @@ from typing import Any
 from . import _deps
 from ._deps import Dep, Stamp
 from .hashing import hash_bytes, token
+from .user_cache import cache_root, switched_on
 
 __all__ = ["Entry", "cache_dir", "changed", "enabled", "lookup", "session"]
 
@@ -54,7 +55,6 @@ FORMAT = 1
 #: Environment folders kept (the most recently written); one per interpreter and search path.
 KEEP_ENVIRONMENTS = 16
 _ENV_OFF = "MLOPS_SIGNATURE_CACHE"
-_ENV_DIR = "MLOPS_CACHE_DIR"
 _MAGIC = "mlops-signatures"
 _MLOPS_DIR = os.path.dirname(os.path.abspath(__file__))
 #: mlops' own modules whose code decides a fingerprint
@@ -82,16 +82,12 @@ class Entry:
 
 def enabled() -> bool:
     """False when ``MLOPS_SIGNATURE_CACHE=0`` (or ``false``/``off``/``no``) turns the memo off."""
-    return os.environ.get(_ENV_OFF, "1").strip().lower() not in ("0", "false", "off", "no")
+    return switched_on(_ENV_OFF)
 
 
 def cache_dir() -> Path:
     """The folder of the on-disk memo (next to the compose cache)."""
-    root = os.environ.get(_ENV_DIR)
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(xdg, "mlops")
-    return Path(root) / "signatures"
+    return cache_root() / "signatures"
 
 
 # --- in the process -------------------------------------------------------------------------
